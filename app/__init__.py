@@ -1,0 +1,93 @@
+"""The application factory: a table of contents for the app."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from flask import Flask
+
+from config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config_name: str | None = None) -> Flask:
+    app = Flask(
+        __name__, template_folder=str(ROOT / "templates"), instance_path=str(ROOT / "instance")
+    )
+    app.config.from_object(load_config(config_name))
+    register_extensions(app)
+    register_blueprints(app)
+    register_errors(app)
+    register_sockets(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from .extensions import csrf, db, jwt, migrate
+    from .registry import MemoryRegistry
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    jwt.init_app(app)
+    csrf.init_app(app)
+    app.extensions["chat_registry"] = MemoryRegistry()
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import api, auth, web
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(web.bp)
+
+
+def register_errors(app: Flask) -> None:
+    from .auth.tokens import register_jwt_callbacks
+    from .errors import register_error_handlers
+
+    register_error_handlers(app)
+    register_jwt_callbacks(app)
+    if not app.debug and not app.testing:
+        app.logger.setLevel(logging.INFO)
+
+
+def register_sockets(app: Flask) -> None:
+    from .extensions import socketio
+    from .sockets import register_namespaces
+
+    socketio.init_app(
+        app,
+        async_mode=running_async_mode(),
+        message_queue=app.config["REDIS_URL"],
+        max_http_buffer_size=app.config["SOCKETIO_MAX_HTTP_BUFFER_SIZE"],
+        # Any page may open a socket with a token it holds; the access *cookie* is
+        # honoured only from our own origin (app/sockets/handshake.py).
+        cors_allowed_origins="*",
+        manage_session=False,
+    )
+    register_namespaces(app)
+
+
+def running_async_mode() -> str:
+    """The concurrency model this process was set up for by wsgi.py's patching.
+
+    `python wsgi.py` patches for eventlet or gevent first; `flask run`, the CLI and
+    the tests patch nothing and get plain threads.
+    """
+    eventlet = sys.modules.get("eventlet.patcher")
+    if eventlet is not None and eventlet.is_monkey_patched("socket"):
+        return "eventlet"
+    gevent = sys.modules.get("gevent.monkey")
+    if gevent is not None and gevent.is_module_patched("socket"):
+        return "gevent"
+    return "threading"
+
+
+def register_cli(app: Flask) -> None:
+    from .cli import register_commands
+
+    register_commands(app)

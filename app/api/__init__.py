@@ -1,0 +1,49 @@
+"""The JSON API under /api: thin views over the same services the sockets use."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, jsonify, request
+from flask_jwt_extended import current_user, jwt_required
+
+from ..extensions import csrf
+from ..services.messages import list_history
+from ..services.rooms import list_rooms
+from ..services.views import user_view
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+csrf.exempt(bp)  # bearer tokens; cookie use is guarded by flask-jwt-extended's double submit
+
+
+def query_args(*int_names: str) -> dict:
+    """The query string as a payload: whole numbers become ints, the rest stays text,
+    so `limit=abc` reaches the schema as text and is answered `validation_error`."""
+    args = {}
+    for key, value in request.args.items():
+        if key in int_names and re.fullmatch(r"-?\d{1,12}", value):
+            args[key] = int(value)
+        else:
+            args[key] = value
+    return args
+
+
+@bp.get("/me")
+@jwt_required()
+def me():
+    return jsonify({"user": user_view(current_user)})
+
+
+@bp.get("/rooms")
+@jwt_required()
+def rooms():
+    found, next_cursor = list_rooms(current_user, query_args("limit"))
+    return jsonify({"rooms": found, "next": next_cursor})
+
+
+@bp.get("/rooms/<int:room_id>/messages")
+@jwt_required()
+def messages(room_id: int):
+    payload = {**query_args("limit", "before_id", "after_id"), "room_id": room_id}
+    found, has_more = list_history(current_user, payload)
+    return jsonify({"messages": found, "has_more": has_more})

@@ -1,0 +1,93 @@
+"""One error type carrying the contract's codes, translated at the edges.
+
+HTTP views turn a `ChatError` into `{"error": {...}}` with its status; socket handlers
+turn it into a `{"ok": false, "error": {...}}` ack. Anything else is a bug: it is logged
+once and answered with `internal_error`, never with a stack trace.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+
+class ChatError(Exception):
+    code = "internal_error"
+    status = 500
+    default_message = "Something went wrong on our side."
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+class Unauthorized(ChatError):
+    code, status, default_message = "unauthorized", 401, "Log in first."
+
+
+class Forbidden(ChatError):
+    code, status, default_message = "forbidden", 403, "You may not do that."
+
+
+class NotFound(ChatError):
+    code, status, default_message = "not_found", 404, "Not found."
+
+
+class ValidationError(ChatError):
+    code, status, default_message = "validation_error", 400, "The request is not valid."
+
+
+class RateLimited(ChatError):
+    code, status, default_message = "rate_limited", 429, "Too many messages; wait a moment."
+
+
+class Conflict(ChatError):
+    code, status, default_message = "conflict", 409, "That conflicts with existing data."
+
+
+class InternalError(ChatError):
+    pass
+
+
+HTTP_CODES = {
+    400: "validation_error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "not_found",
+    409: "conflict",
+    413: "validation_error",
+    429: "rate_limited",
+}
+
+
+def error_body(code: str, message: str) -> dict:
+    return {"error": {"code": code, "message": message}}
+
+
+def register_error_handlers(app: Flask) -> None:
+    """JSON errors under /api and /healthz; plain pages elsewhere."""
+
+    def wants_json() -> bool:
+        return request.path.startswith("/api") or request.path == "/healthz"
+
+    @app.errorhandler(ChatError)
+    def handle_chat_error(exc: ChatError):
+        return jsonify(error_body(exc.code, exc.message)), exc.status
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc: HTTPException):
+        if not wants_json():
+            return exc
+        code = HTTP_CODES.get(exc.code or 500, "internal_error")
+        return jsonify(error_body(code, exc.description or code)), exc.code
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return jsonify(error_body("internal_error", InternalError.default_message)), 500
+        return "Internal server error", 500

@@ -1,0 +1,102 @@
+"""The three tables of the chat: users, their rooms, and the messages in them.
+
+Models are passive: no commits, emits or queues here. Times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+
+ROLES = ("customer", "admin")
+ROOM_STATUSES = ("open", "resolved")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored normalised (trimmed, lower-case), so the unique constraint is case-insensitive.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="customer")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (CheckConstraint("role IN ('customer', 'admin')", name="role"),)
+
+    @staticmethod
+    def normalise_email(email: str) -> str:
+        return email.strip().lower()
+
+    def set_password(self, password: str) -> None:
+        # Werkzeug's default is scrypt with a random salt.
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role}>"
+
+
+class ChatRoom(db.Model):
+    __tablename__ = "chat_rooms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # unique: a customer owns at most one room, and the database says so.
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The last message's time, else the creation time: what the inbox sorts by.
+    last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Read marks: the highest message id each side has read (one mark for all admins).
+    customer_read_id: Mapped[int | None] = mapped_column(default=None)
+    admin_read_id: Mapped[int | None] = mapped_column(default=None)
+
+    customer: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'resolved')", name="status"),
+        Index("ix_chat_rooms_activity", "last_activity_at", "id"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<ChatRoom {self.id} of user {self.customer_id}>"
+
+
+class Message(db.Model):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("chat_rooms.id", ondelete="CASCADE"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    author: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+    __table_args__ = (
+        # History pages and "last message of a room" walk this index.
+        Index("ix_messages_room_id_id", "room_id", "id"),
+        UniqueConstraint("author_id", "client_id", name="uq_messages_author_client_id"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Message {self.id} in room {self.room_id}>"

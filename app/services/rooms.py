@@ -1,0 +1,170 @@
+"""Rooms: who may see which, the customer's one room, and the inbox listing."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..errors import NotFound, ValidationError
+from ..extensions import db
+from ..models import ChatRoom, Message, User, utcnow
+from ..registry import current_registry
+from . import events
+from .schemas import ListRooms, parse
+from .transaction import transaction
+from .views import room_view
+
+
+def access_room(user: User, room_id: int, *, lock: bool = False) -> ChatRoom:
+    """The room `room_id` if `user` may see it, else `not_found` (never a hint it exists).
+
+    With `lock`, the room's row is locked until the transaction ends: sends to one room
+    then commit one after another, so message ids grow in commit order.
+    """
+    query = select(ChatRoom).where(ChatRoom.id == room_id)
+    if not user.is_admin:
+        query = query.where(ChatRoom.customer_id == user.id)
+    if lock:
+        query = query.with_for_update(of=ChatRoom)
+    room = db.session.scalar(query)
+    if room is None:
+        raise NotFound("No such room.")
+    return room
+
+
+def get_own_room(user: User) -> ChatRoom | None:
+    return db.session.scalar(select(ChatRoom).where(ChatRoom.customer_id == user.id))
+
+
+def ensure_own_room(session: Session, user: User) -> tuple[ChatRoom, bool]:
+    """The customer's room, created if missing; True when this call created it.
+
+    Racing first messages all insert; the unique constraint on `customer_id` lets one
+    win and the others do nothing, then read the winner's row.
+    """
+    room = get_own_room(user)
+    if room is not None:
+        return room, False
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    now = utcnow()
+    stmt = (
+        dialect.insert(ChatRoom)
+        .values(customer_id=user.id, status="open", created_at=now, last_activity_at=now)
+        .on_conflict_do_nothing(index_elements=["customer_id"])
+        .returning(ChatRoom.id)
+    )
+    created = session.execute(stmt).scalar() is not None
+    room = get_own_room(user)
+    if room is None:  # pragma: no cover - the constraint guarantees a row exists
+        raise NotFound("No such room.")
+    return room, created
+
+
+def encode_cursor(room: ChatRoom) -> str:
+    raw = f"{room.last_activity_at.replace(tzinfo=None).isoformat()}|{room.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, room_id = raw.partition("|")
+        return datetime.fromisoformat(when), int(room_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValidationError("before: not a cursor this server gave out") from None
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def query_rooms(user: User, form: ListRooms) -> tuple[list[ChatRoom], str | None]:
+    """A page of the rooms `user` may see, most recent activity first."""
+    query = select(ChatRoom).join(ChatRoom.customer)
+    if not user.is_admin:
+        query = query.where(ChatRoom.customer_id == user.id)
+    if form.status:
+        query = query.where(ChatRoom.status == form.status)
+    if form.q and form.q.strip():
+        pattern = _like(form.q.strip().lower())
+        query = query.where(
+            or_(
+                func.lower(User.name).like(pattern, escape="\\"),
+                User.email.like(pattern, escape="\\"),
+            )
+        )
+    if form.before:
+        when, room_id = decode_cursor(form.before)
+        query = query.where(
+            or_(
+                ChatRoom.last_activity_at < when,
+                and_(ChatRoom.last_activity_at == when, ChatRoom.id < room_id),
+            )
+        )
+    query = query.order_by(ChatRoom.last_activity_at.desc(), ChatRoom.id.desc())
+    rooms = list(db.session.scalars(query.limit(form.limit + 1)))
+    next_cursor = encode_cursor(rooms[form.limit - 1]) if len(rooms) > form.limit else None
+    return rooms[: form.limit], next_cursor
+
+
+class _AdminView:
+    """Stands for "any admin" when a Room is built for the admins' audience."""
+
+    is_admin = True
+
+
+ADMIN_VIEW = _AdminView()
+
+
+def room_views(viewer: User | _AdminView, rooms: list[ChatRoom]) -> list[dict]:
+    """Rooms as the contract's Room objects, as `viewer`'s side sees them (3 queries)."""
+    if not rooms:
+        return []
+    ids = [room.id for room in rooms]
+    latest = select(func.max(Message.id)).where(Message.room_id.in_(ids)).group_by(Message.room_id)
+    last = {m.room_id: m for m in db.session.scalars(select(Message).where(Message.id.in_(latest)))}
+    unread = _unread_counts(viewer, ids)
+    online = current_registry().online([room.customer_id for room in rooms])
+    return [
+        room_view(room, last.get(room.id), unread.get(room.id, 0), room.customer_id in online)
+        for room in rooms
+    ]
+
+
+def _unread_counts(viewer: User | _AdminView, ids: list[int]) -> dict[int, int]:
+    if viewer.is_admin:  # the customer's messages after the admins' shared mark
+        mine = Message.author_id == ChatRoom.customer_id
+        mark = ChatRoom.admin_read_id
+    else:  # the admins' messages after the customer's mark
+        mine = Message.author_id != ChatRoom.customer_id
+        mark = ChatRoom.customer_read_id
+    query = (
+        select(Message.room_id, func.count())
+        .join(ChatRoom, ChatRoom.id == Message.room_id)
+        .where(Message.room_id.in_(ids), mine, Message.id > func.coalesce(mark, 0))
+        .group_by(Message.room_id)
+    )
+    return dict(db.session.execute(query).all())
+
+
+def list_rooms(
+    user: User, data: object, *, create_own: bool = False
+) -> tuple[list[dict], str | None]:
+    """The caller's rooms, most recent activity first: every room for an admin, their
+    own for a customer. With `create_own` (the socket's `list_rooms`) a customer who
+    has no room yet gets one, announced to the admins."""
+    form = parse(ListRooms, data)
+    if create_own and not user.is_admin and get_own_room(user) is None:
+        with transaction() as session:
+            room, created = ensure_own_room(session, user)
+            announcement = room_views(ADMIN_VIEW, [room])[0] if created else None
+        if announcement:
+            events.room_created(announcement)
+    rooms, next_cursor = query_rooms(user, form)
+    return room_views(user, rooms), next_cursor

@@ -1,0 +1,129 @@
+"""Declared shapes of every client payload, checked with pydantic.
+
+`parse(Model, data)` turns anything a client sent into a validated model or raises the
+contract's `validation_error` with a short, human message (never pydantic's internals).
+Unknown keys are ignored, so newer clients keep working with this server.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import ValidationError as PydanticError
+
+from ..errors import ValidationError
+
+MAX_BODY = 4000
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+Cursor = Annotated[StrictInt, Field(ge=0, le=MAX_ID)]
+Limit = Annotated[StrictInt, Field(ge=1, le=200)]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SendMessage(Payload):
+    body: StrictStr
+    room_id: Id | None = None
+    client_id: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+
+    @field_validator("body")
+    @classmethod
+    def clean_body(cls, value: str) -> str:
+        value = value.strip()
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        if not 1 <= len(value) <= MAX_BODY:
+            raise ValueError(f"must be 1 to {MAX_BODY} characters after trimming")
+        return value
+
+
+class ListRooms(Payload):
+    status: Literal["open", "resolved"] | None = None
+    q: Annotated[StrictStr, Field(max_length=200)] | None = None
+    limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
+    before: Annotated[StrictStr, Field(max_length=200)] | None = None
+
+
+class History(Payload):
+    room_id: Id
+    before_id: Cursor | None = None
+    after_id: Cursor | None = None
+    limit: Limit = 50
+
+
+class MarkRead(Payload):
+    room_id: Id
+    message_id: Id
+
+
+class Typing(Payload):
+    room_id: Id
+    is_typing: StrictBool
+
+
+class SetStatus(Payload):
+    room_id: Id
+    status: Literal["open", "resolved"]
+
+
+class Register(Payload):
+    email: Annotated[StrictStr, Field(max_length=254)]
+    password: Annotated[StrictStr, Field(max_length=1024)]
+    name: Annotated[StrictStr, Field(max_length=100)]
+
+    @field_validator("email")
+    @classmethod
+    def check_email(cls, value: str) -> str:
+        value = value.strip().lower()
+        local, _, domain = value.partition("@")
+        if not local or "." not in domain or any(c.isspace() for c in value) or "@" in domain:
+            raise ValueError("is not an email address")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def check_password(cls, value: str) -> str:
+        if len(value) < 8:
+            raise ValueError("must be at least 8 characters")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def check_name(cls, value: str) -> str:
+        value = value.strip()
+        if not value or "\x00" in value:
+            raise ValueError("must not be empty")
+        return value
+
+
+class Login(Payload):
+    email: Annotated[StrictStr, Field(max_length=254)]
+    password: Annotated[StrictStr, Field(max_length=1024)]
+
+
+P = TypeVar("P", bound=Payload)
+
+
+def parse(model: type[P], data: object) -> P:
+    """Validate `data` (any JSON a client sent) against `model`."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationError("The payload must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except PydanticError as exc:
+        raise ValidationError(describe(exc)) from None
+
+
+def describe(exc: PydanticError) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    field = ".".join(str(part) for part in first["loc"]) or "payload"
+    message = first["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return f"{field}: {message}"

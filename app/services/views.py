@@ -1,0 +1,51 @@
+"""JSON shapes of the contract's objects, each built from an allow-list of fields.
+
+Whatever a model grows later, a client only ever sees the keys named here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ..models import ChatRoom, Message, User
+
+
+def iso(dt: datetime | None) -> str | None:
+    """UTC, ISO 8601 with milliseconds and `Z` (SQLite hands back naive UTC times)."""
+    if dt is None:
+        return None
+    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def user_view(user: User) -> dict:
+    return {"id": user.id, "name": user.name, "email": user.email, "role": user.role}
+
+
+def author_view(user: User) -> dict:
+    return {"id": user.id, "name": user.name, "role": user.role}
+
+
+def message_view(message: Message) -> dict:
+    return {
+        "id": message.id,
+        "room_id": message.room_id,
+        "author": author_view(message.author),
+        "body": message.body,
+        "created_at": iso(message.created_at),
+        "client_id": message.client_id,
+    }
+
+
+def room_view(
+    room: ChatRoom, last_message: Message | None, unread_count: int, customer_online: bool
+) -> dict:
+    return {
+        "id": room.id,
+        "customer": user_view(room.customer),
+        "status": room.status,
+        "created_at": iso(room.created_at),
+        "last_message": message_view(last_message) if last_message else None,
+        "unread_count": unread_count,
+        "customer_online": customer_online,
+    }

@@ -1,0 +1,103 @@
+"""The `/chat` namespace: authenticate at connect, authorise every event in the services.
+
+Handlers are thin: they find the connection's user, call one service function, and turn
+the result or the error into the contract's acknowledgement. Nothing raises to
+Socket.IO and nothing drops the connection for a bad payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import current_app, request
+from flask_socketio import Namespace, join_room
+
+from ..errors import ChatError, InternalError, Unauthorized
+from ..extensions import db, socketio
+from ..models import User
+from ..registry import Connection, current_registry
+from ..services import events
+from ..services.messages import list_history, send_message
+from ..services.rooms import list_rooms
+from .handshake import authenticate_handshake
+
+NAMESPACE = events.NAMESPACE
+
+
+def acknowledged(handler: Callable[..., dict]):
+    """Run `handler(self, user, payload)` and answer `{"ok": true, ...}` or the error."""
+
+    @wraps(handler)
+    def event(self, *args):
+        payload = args[0] if args else None
+        try:
+            user = self.current_user()
+            return {"ok": True, **handler(self, user, payload)}
+        except ChatError as exc:
+            db.session.rollback()
+            return {"ok": False, "error": exc.to_dict()}
+        except Exception:
+            current_app.logger.exception("event %s failed", handler.__name__)
+            db.session.rollback()
+            return {"ok": False, "error": InternalError().to_dict()}
+
+    return event
+
+
+class ChatNamespace(Namespace):
+    def trigger_event(self, event: str, *args):
+        # Unknown events still get an answer rather than an empty acknowledgement.
+        if event not in ("connect", "disconnect") and not hasattr(self, f"on_{event}"):
+            return {"ok": False, "error": {"code": "not_found", "message": "Unknown event."}}
+        return super().trigger_event(event, *args)
+
+    def on_connect(self, auth=None):
+        # Fail closed: *any* error refuses the socket. Raising anything but
+        # ConnectionRefusedError would reach an error handler, whose return value
+        # would accept the connection, or (a TypeError) make Flask-SocketIO call
+        # this handler a second time without `auth`.
+        try:
+            user, claims = authenticate_handshake(auth, request.environ)
+            self._open(user, claims)
+        except Unauthorized:
+            raise ConnectionRefusedError("unauthorized") from None
+        except Exception:
+            current_app.logger.exception("socket connect failed; refused")
+            raise ConnectionRefusedError("unauthorized") from None
+
+    def _open(self, user: User, claims: dict) -> None:
+        sid = request.sid
+        join_room(events.user_channel(user.id))
+        if user.is_admin:
+            join_room(events.ADMINS)
+        conn = Connection(sid, user.id, user.role, claims.get("jti"), claims.get("exp"))
+        current_registry().add(conn)  # identity lives with the connection, not in `g`
+
+    def on_disconnect(self, *_reason):
+        current_registry().remove(request.sid)
+
+    def current_user(self) -> User:
+        conn = current_registry().get(request.sid)
+        user = db.session.get(User, conn.user_id) if conn else None
+        if user is None:
+            raise Unauthorized("Your account is gone; log in again.")
+        return user
+
+    @acknowledged
+    def on_send_message(self, user: User, payload: object) -> dict:
+        return {"message": send_message(user, payload)}
+
+    @acknowledged
+    def on_list_rooms(self, user: User, payload: object) -> dict:
+        rooms, next_cursor = list_rooms(user, payload, create_own=True)
+        return {"rooms": rooms, "next": next_cursor}
+
+    @acknowledged
+    def on_history(self, user: User, payload: object) -> dict:
+        messages, has_more = list_history(user, payload)
+        return {"messages": messages, "has_more": has_more}
+
+
+def register_namespaces(app) -> None:
+    socketio.on_namespace(ChatNamespace(NAMESPACE))

@@ -1,0 +1,134 @@
+"""Configuration classes, read from the environment (see PROTOCOL.md, operator's contract).
+
+Nothing here runs at import time except class definitions: `load_config(name)` reads
+the environment when the factory asks for it, so tests can set variables first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+ASYNC_MODES = ("eventlet", "gevent")
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a configuration the app can run with."""
+
+
+def _instance_secret(name: str) -> str:
+    """A development secret generated once and kept under instance/ (never in production)."""
+    INSTANCE_DIR.mkdir(exist_ok=True)
+    path = INSTANCE_DIR / name
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def parse_rate_limit(text: str) -> tuple[int, int]:
+    """Parse `COUNT/SECONDS` (for example `20/10`) into a pair of positive ints."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    if not match or int(match[1]) < 1 or int(match[2]) < 1:
+        raise ConfigError(f"CHAT_RATE_LIMIT must look like COUNT/SECONDS, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    ENV_NAME = "base"
+    TESTING = False
+    DEBUG = False
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    JWT_TOKEN_LOCATION = ["headers", "cookies"]
+    JWT_COOKIE_SECURE = False
+    JWT_COOKIE_SAMESITE = "Lax"
+    JWT_COOKIE_CSRF_PROTECT = True
+    JWT_ACCESS_COOKIE_PATH = "/"
+    JWT_REFRESH_COOKIE_PATH = "/"
+    JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=14)
+    JWT_ALGORITHM = "HS256"
+    JWT_DECODE_ALGORITHMS = ["HS256"]
+    WTF_CSRF_TIME_LIMIT = None
+    MAX_CONTENT_LENGTH = 64 * 1024
+    SOCKETIO_MAX_HTTP_BUFFER_SIZE = 64 * 1024
+    DEMO_ACCOUNTS = False
+
+    def __init__(self) -> None:
+        env = os.environ
+        self.DATABASE_URL = env.get("DATABASE_URL") or self.default_database_url()
+        self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(self.DATABASE_URL)
+        self.REDIS_URL = env.get("REDIS_URL") or None
+        self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(
+            seconds=int(env.get("JWT_ACCESS_TOKEN_EXPIRES", "900"))
+        )
+        self.CHAT_RATE_LIMIT = parse_rate_limit(env.get("CHAT_RATE_LIMIT", "20/10"))
+        self.ASYNC_MODE = env.get("ASYNC_MODE", "eventlet")
+        if self.ASYNC_MODE not in ASYNC_MODES:
+            raise ConfigError(f"ASYNC_MODE must be one of {ASYNC_MODES}, got {self.ASYNC_MODE!r}")
+        self.HOST = env.get("HOST", "127.0.0.1")
+        self.PORT = int(env.get("PORT", "5000"))
+        self.SECRET_KEY = env.get("SECRET_KEY") or self.default_secret("secret_key")
+        self.JWT_SECRET_KEY = env.get("JWT_SECRET_KEY") or self.default_secret("jwt_secret_key")
+
+    def default_database_url(self) -> str:
+        INSTANCE_DIR.mkdir(exist_ok=True)
+        return f"sqlite:///{INSTANCE_DIR / 'chat.db'}"
+
+    def default_secret(self, name: str) -> str:
+        return _instance_secret(name)
+
+
+def _normalise_db_url(url: str) -> str:
+    # Heroku-style URLs say postgres://, which SQLAlchemy 2 no longer accepts.
+    if url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://") :]
+    return url
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    DEBUG = False  # the reloader does not mix with eventlet; use FLASK_DEBUG for flask run
+    DEMO_ACCOUNTS = True
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+
+    def default_database_url(self) -> str:
+        return os.environ.get("TEST_DATABASE_URL") or "sqlite://"
+
+    def default_secret(self, name: str) -> str:
+        return f"testing-{name}-not-secret-0123456789abcdef"
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    JWT_COOKIE_SECURE = True
+
+    def default_secret(self, name: str) -> str:
+        raise ConfigError(f"{name.upper()} must be set in production")
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(name: str | None = None) -> Config:
+    """Build the configuration named by `name`, else by APP_CONFIG (default development)."""
+    name = name or os.environ.get("APP_CONFIG", "development")
+    try:
+        return CONFIGS[name]()
+    except KeyError:
+        raise ConfigError(f"APP_CONFIG must be one of {sorted(CONFIGS)}, got {name!r}") from None

@@ -1,0 +1,177 @@
+"""Fixtures: one app and schema per run (built by the real migrations), clean tables for
+every test, users and their tokens, and Socket.IO test clients that are always closed.
+
+The suite runs on a temporary SQLite file by default and on PostgreSQL when
+TEST_DATABASE_URL is set (for example postgresql://postgres@127.0.0.1:5432/test).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+ON_POSTGRES = PG_URL.startswith("postgresql")
+needs_postgres = pytest.mark.skipif(
+    not ON_POSTGRES, reason="needs PostgreSQL: set TEST_DATABASE_URL=postgresql://…"
+)
+
+
+def reset_database(url: str) -> None:
+    """Drop everything in the database at `url`, so migrations start from empty."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    if PG_URL:
+        yield PG_URL
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        yield f"sqlite:///{tmp}/test.db"
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("CHAT_RATE_LIMIT", "1000/10")
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    reset_database(database_url)
+    application = create_app("testing")
+    with application.app_context():
+        upgrade()
+    return application
+
+
+TABLES = ("messages", "chat_rooms", "users")
+
+
+@pytest.fixture(autouse=True)
+def clean_tables(app):
+    """Every test starts with empty tables and nobody connected."""
+    from app.extensions import db
+    from app.registry import MemoryRegistry
+
+    yield
+    with app.app_context():
+        db.session.remove()
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES:
+                db.session.execute(text(f"DELETE FROM {table}"))
+        db.session.commit()
+        db.session.remove()
+    app.extensions["chat_registry"] = MemoryRegistry()
+
+
+_emails = itertools.count(1)
+
+
+class Users:
+    """Makes accounts and tokens. Each call uses a short app context of its own, so
+    socket handlers under test run in their own context, as on a real server."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def make(self, role="customer", name=None, password="password123"):
+        from app.services.users import register_user
+
+        n = next(_emails)
+        name = name or f"{role.title()} {n}"
+        with self.app.app_context():
+            user = register_user(
+                {"email": f"{role}{n}@example.com", "name": name, "password": password},
+                role=role,
+            )
+            return Account(user.id, user.email, user.name, user.role, password)
+
+    def token(self, account, kind="access", **claims):
+        from flask_jwt_extended import create_access_token, create_refresh_token
+
+        with self.app.app_context():
+            if kind == "refresh":
+                return create_refresh_token(identity=str(account.id))
+            return create_access_token(identity=str(account.id), **claims)
+
+
+class Account:
+    def __init__(self, id, email, name, role, password):
+        self.id, self.email, self.name, self.role, self.password = id, email, name, role, password
+
+    def __repr__(self):
+        return f"<{self.role} {self.id}>"
+
+
+@pytest.fixture
+def users(app):
+    return Users(app)
+
+
+@pytest.fixture
+def customer(users):
+    return users.make("customer", name="Carl Customer")
+
+
+@pytest.fixture
+def other_customer(users):
+    return users.make("customer", name="Olga Other")
+
+
+@pytest.fixture
+def admin(users):
+    return users.make("admin", name="Ada Admin")
+
+
+@pytest.fixture
+def connect(app, users):
+    """`connect(account)` opens a /chat test client authenticated with a fresh token."""
+    from app.extensions import socketio
+
+    opened = []
+
+    def _connect(account=None, *, auth=None, headers=None, flask_client=None):
+        if account is not None and auth is None and headers is None:
+            auth = {"token": users.token(account)}
+        client = socketio.test_client(
+            app, namespace="/chat", auth=auth, headers=headers, flask_test_client=flask_client
+        )
+        opened.append(client)
+        return client
+
+    yield _connect
+    for client in opened:
+        if client.is_connected("/chat"):
+            client.disconnect(namespace="/chat")
+
+
+@pytest.fixture
+def http(app):
+    return app.test_client()
+
+
+def emit(client, event, payload=None):
+    """Emit on /chat and return the acknowledgement."""
+    args = () if payload is None else (payload,)
+    return client.emit(event, *args, namespace="/chat", callback=True)
+
+
+def heard(client, event=None):
+    """The events `client` received since last asked (optionally only of one name)."""
+    received = client.get_received("/chat")
+    return [r["args"][0] if r["args"] else None for r in received if event in (None, r["name"])]

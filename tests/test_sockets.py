@@ -1,0 +1,245 @@
+"""The /chat namespace through Flask-SocketIO's test client: several users at once."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, func, select
+
+from app.extensions import db
+from app.models import ChatRoom, Message
+from tests.conftest import emit, heard
+
+
+def test_customer_first_message_creates_room_and_reaches_every_audience(
+    connect, customer, other_customer, admin
+):
+    tab1, tab2 = connect(customer), connect(customer)
+    support, stranger = connect(admin), connect(other_customer)
+    for client in (tab1, tab2, support, stranger):
+        client.get_received("/chat")
+
+    ack = emit(tab1, "send_message", {"body": "  Hello, my order is late  "})
+
+    assert ack["ok"] is True
+    message = ack["message"]
+    assert message["body"] == "Hello, my order is late"
+    assert message["author"] == {"id": customer.id, "name": "Carl Customer", "role": "customer"}
+    assert message["created_at"].endswith("Z") and len(message["created_at"]) == 24
+    assert heard(tab1, "new_message") == [message]
+    assert heard(tab2, "new_message") == [message]
+    support_events = support.get_received("/chat")
+    names = [e["name"] for e in support_events]
+    assert names == ["room_created", "new_message", "room_updated"]
+    room = support_events[0]["args"][0]
+    assert room["id"] == message["room_id"]
+    assert room["customer"]["id"] == customer.id
+    assert support_events[2]["args"][0]["last_message"] == message
+    assert support_events[2]["args"][0]["unread_count"] == 1
+    assert stranger.get_received("/chat") == []
+
+
+def test_tab_connected_before_the_room_existed_hears_it(connect, customer, admin):
+    early_tab = connect(customer)
+    ack = emit(connect(customer), "send_message", {"body": "first"})
+    assert heard(early_tab, "new_message") == [ack["message"]]
+    reply = emit(
+        connect(admin), "send_message", {"room_id": ack["message"]["room_id"], "body": "hi"}
+    )
+    assert reply["ok"] is True
+    assert heard(early_tab, "new_message") == [reply["message"]]
+
+
+def test_admin_reply_reaches_customer_and_other_admins_only(
+    connect, customer, other_customer, users
+):
+    admin1, admin2 = users.make("admin"), users.make("admin")
+    room_id = emit(connect(customer), "send_message", {"body": "help"})["message"]["room_id"]
+    emit(connect(other_customer), "send_message", {"body": "me too"})
+    cust, other, a1, a2 = (
+        connect(customer),
+        connect(other_customer),
+        connect(admin1),
+        connect(admin2),
+    )
+
+    ack = emit(a1, "send_message", {"room_id": room_id, "body": "On it."})
+
+    assert ack["ok"] is True and ack["message"]["author"]["role"] == "admin"
+    assert heard(cust, "new_message") == [ack["message"]]
+    assert heard(a1, "new_message") == [ack["message"]]
+    assert heard(a2, "new_message") == [ack["message"]]
+    assert other.get_received("/chat") == []
+
+
+def test_admin_must_name_the_room(connect, admin):
+    ack = emit(connect(admin), "send_message", {"body": "hello?"})
+    assert ack == {
+        "ok": False,
+        "error": {"code": "validation_error", "message": "room_id: an admin must name the room"},
+    }
+
+
+def test_customer_writing_to_a_foreign_room_gets_not_found_and_nobody_hears(
+    connect, customer, other_customer, admin
+):
+    victim_room = emit(connect(other_customer), "send_message", {"body": "private"})["message"]
+    victim, support, intruder = connect(other_customer), connect(admin), connect(customer)
+
+    for event_name, payload in [
+        ("send_message", {"room_id": victim_room["room_id"], "body": "let me in"}),
+        ("history", {"room_id": victim_room["room_id"]}),
+    ]:
+        ack = emit(intruder, event_name, payload)
+        assert ack["ok"] is False and ack["error"]["code"] == "not_found"
+    assert victim.get_received("/chat") == []
+    assert support.get_received("/chat") == []
+    assert intruder.get_received("/chat") == []
+
+
+def test_history_pages_oldest_first_and_resyncs_after_id(connect, customer):
+    client = connect(customer)
+    ids = [emit(client, "send_message", {"body": f"m{i}"})["message"]["id"] for i in range(5)]
+    room_id = emit(client, "list_rooms")["rooms"][0]["id"]
+
+    newest = emit(client, "history", {"room_id": room_id, "limit": 2})
+    assert [m["id"] for m in newest["messages"]] == ids[3:]
+    assert newest["has_more"] is True
+    older = emit(client, "history", {"room_id": room_id, "before_id": ids[3], "limit": 2})
+    assert [m["id"] for m in older["messages"]] == ids[1:3]
+    after = emit(client, "history", {"room_id": room_id, "after_id": ids[1], "limit": 2})
+    assert [m["id"] for m in after["messages"]] == ids[2:4] and after["has_more"] is True
+    last = emit(client, "history", {"room_id": room_id, "after_id": ids[3]})
+    assert [m["id"] for m in last["messages"]] == ids[4:] and last["has_more"] is False
+
+
+def test_list_rooms_creates_the_customers_room_once_and_announces_it(connect, customer, admin):
+    client, support = connect(customer), connect(admin)
+    first = emit(client, "list_rooms")
+    second = emit(client, "list_rooms", {})
+    assert first["ok"] and len(first["rooms"]) == 1 and first["next"] is None
+    assert second["rooms"][0]["id"] == first["rooms"][0]["id"]
+    assert [room["id"] for room in heard(support, "room_created")] == [first["rooms"][0]["id"]]
+
+
+def test_admin_list_rooms_is_empty_then_most_recent_first(connect, users, admin):
+    support = connect(admin)
+    assert emit(support, "list_rooms") == {"ok": True, "rooms": [], "next": None}
+    customers = [users.make("customer") for _ in range(3)]
+    for account in customers:
+        emit(connect(account), "send_message", {"body": "hi"})
+    emit(connect(customers[0]), "send_message", {"body": "again"})
+    rooms = emit(support, "list_rooms")["rooms"]
+    assert [r["customer"]["id"] for r in rooms] == [
+        customers[0].id,
+        customers[2].id,
+        customers[1].id,
+    ]
+    assert rooms[0]["last_message"]["body"] == "again"
+    assert rooms[0]["unread_count"] == 2
+    assert rooms[0]["customer_online"] is True  # its socket is still open
+
+
+@pytest.mark.parametrize(
+    "payload, code",
+    [
+        (None, "validation_error"),
+        ("hello", "validation_error"),
+        ([1, 2], "validation_error"),
+        ({}, "validation_error"),
+        ({"body": ""}, "validation_error"),
+        ({"body": "   \n\t "}, "validation_error"),
+        ({"body": "a" * 4001}, "validation_error"),
+        ({"body": "nul\x00byte"}, "validation_error"),
+        ({"body": 42}, "validation_error"),
+        ({"body": "x", "room_id": "1"}, "validation_error"),
+        ({"body": "x", "room_id": True}, "validation_error"),
+        ({"body": "x", "room_id": 10**40}, "validation_error"),
+        ({"body": "x", "room_id": 999999}, "not_found"),
+        ({"body": "x", "client_id": ""}, "validation_error"),
+        ({"body": "x", "client_id": "c" * 65}, "validation_error"),
+    ],
+)
+def test_malformed_send_is_answered_and_the_socket_stays_up(connect, customer, payload, code):
+    client = connect(customer)
+    ack = emit(client, "send_message", payload)
+    assert ack["ok"] is False and ack["error"]["code"] == code
+    assert client.is_connected("/chat")
+    assert emit(client, "send_message", {"body": "still here"})["ok"] is True
+
+
+def test_body_of_exactly_4000_code_points_is_accepted(connect, customer):
+    body = "é" * 3999 + "😀"
+    ack = emit(connect(customer), "send_message", {"body": body})
+    assert ack["ok"] is True and ack["message"]["body"] == body
+
+
+def test_unknown_event_is_answered_not_found(connect, customer):
+    client = connect(customer)
+    assert emit(client, "delete_everything", {})["error"]["code"] == "not_found"
+    assert client.is_connected("/chat")
+
+
+def test_failing_commit_acks_internal_error_stores_and_broadcasts_nothing(
+    app, connect, customer, admin
+):
+    client, support = connect(customer), connect(admin)
+    client.get_received("/chat")
+
+    def refuse_commit(session):
+        raise RuntimeError("injected: the database refused the commit")
+
+    event.listen(db.session, "before_commit", refuse_commit)
+    try:
+        ack = emit(client, "send_message", {"body": "will not be stored"})
+    finally:
+        event.remove(db.session, "before_commit", refuse_commit)
+
+    assert ack == {
+        "ok": False,
+        "error": {"code": "internal_error", "message": "Something went wrong on our side."},
+    }
+    assert client.get_received("/chat") == []
+    assert support.get_received("/chat") == []
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+        assert db.session.scalar(select(func.count()).select_from(ChatRoom)) == 0
+    assert emit(client, "send_message", {"body": "works again"})["ok"] is True
+
+
+def test_client_id_retry_returns_the_stored_message_and_broadcasts_once(connect, customer, admin):
+    client, support = connect(customer), connect(admin)
+    first = emit(client, "send_message", {"body": "once", "client_id": "abc-1"})
+    support.get_received("/chat")
+    retry = emit(client, "send_message", {"body": "once", "client_id": "abc-1"})
+    assert retry == first
+    assert support.get_received("/chat") == []
+    assert emit(client, "send_message", {"body": "null id", "client_id": None})["ok"] is True
+
+
+def test_customer_reply_reopens_a_resolved_room(app, connect, customer):
+    client = connect(customer)
+    room_id = emit(client, "send_message", {"body": "a"})["message"]["room_id"]
+    with app.app_context():
+        db.session.get(ChatRoom, room_id).status = "resolved"
+        db.session.commit()
+    emit(client, "send_message", {"body": "b"})
+    assert emit(client, "list_rooms")["rooms"][0]["status"] == "open"
+
+
+def test_history_limit_outside_1_to_200_is_validation_error(connect, customer):
+    client = connect(customer)
+    room_id = emit(client, "list_rooms")["rooms"][0]["id"]
+    for limit in (0, 201, -1, "10"):
+        ack = emit(client, "history", {"room_id": room_id, "limit": limit})
+        assert ack["error"]["code"] == "validation_error", limit
+    assert emit(client, "history", {"room_id": room_id, "limit": 200})["ok"] is True
+
+
+def test_each_event_gives_its_connection_back_to_the_pool(app, connect, customer):
+    client = connect(customer)
+    with app.app_context():
+        pool = db.engine.pool
+    for i in range(200):
+        assert emit(client, "send_message", {"body": f"n{i}"})["ok"]
+        emit(client, "history", {"room_id": 1, "limit": 1})
+    assert pool.checkedout() == 0

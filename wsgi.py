@@ -1,0 +1,39 @@
+"""The entry point: set up the concurrency model first, then build the app.
+
+`python wsgi.py` serves HTTP and Socket.IO on HOST:PORT in ASYNC_MODE (eventlet by
+default, or gevent). Patching must happen before anything else is imported, so that
+sockets, threads and psycopg2's waits all become cooperative. `flask --app wsgi ...`
+imports this module without patching (plain threads) for commands and `flask run`.
+"""
+
+import os
+
+from dotenv import load_dotenv
+
+load_dotenv()
+
+if __name__ == "__main__":
+    ASYNC_MODE = os.environ.get("ASYNC_MODE", "eventlet")
+    if ASYNC_MODE == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+        from psycogreen.eventlet import patch_psycopg
+    elif ASYNC_MODE == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
+        from psycogreen.gevent import patch_psycopg
+    else:
+        raise SystemExit(f"ASYNC_MODE must be eventlet or gevent, got {ASYNC_MODE!r}")
+    patch_psycopg()  # psycopg2 waits through the hub instead of blocking the process
+
+from app import create_app  # noqa: E402
+from app.extensions import socketio  # noqa: E402
+
+app = create_app()
+
+if __name__ == "__main__":
+    from app.lifecycle import serve
+
+    serve(app, socketio)
