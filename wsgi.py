@@ -17,16 +17,17 @@ if __name__ == "__main__":
     if ASYNC_MODE == "eventlet":
         import eventlet
 
+        # The full patch includes psycopg2: its waits go through eventlet's hub.
         eventlet.monkey_patch()
-        from psycogreen.eventlet import patch_psycopg
     elif ASYNC_MODE == "gevent":
         from gevent import monkey
 
         monkey.patch_all()
         from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()  # gevent does not patch psycopg2 by itself; psycogreen does
     else:
         raise SystemExit(f"ASYNC_MODE must be eventlet or gevent, got {ASYNC_MODE!r}")
-    patch_psycopg()  # psycopg2 waits through the hub instead of blocking the process
 
 from app import create_app  # noqa: E402
 from app.extensions import socketio  # noqa: E402

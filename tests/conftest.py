@@ -17,6 +17,9 @@ from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+# The in-process app runs without a message queue (Flask-SocketIO's test client needs
+# that); tests that start several server processes hand REDIS_URL to them.
+REDIS_URL = os.environ.pop("REDIS_URL", "")
 ON_POSTGRES = PG_URL.startswith("postgresql")
 needs_postgres = pytest.mark.skipif(
     not ON_POSTGRES, reason="needs PostgreSQL: set TEST_DATABASE_URL=postgresql://…"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from flask import current_app, request
-from flask_socketio import Namespace, join_room
+from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
 from ..errors import ChatError, InternalError, Unauthorized
 from ..extensions import db, socketio
