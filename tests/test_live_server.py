@@ -17,7 +17,7 @@ import pytest
 import requests
 import socketio
 
-from tests.conftest import ON_POSTGRES, ROOT, needs_postgres
+from tests.conftest import ROOT, needs_postgres
 
 MODES = ["eventlet", "gevent"]
 
@@ -72,14 +72,18 @@ class LiveServer:
 
     def register_and_login(self, email: str, name: str) -> dict:
         password = "correct horse battery"
-        r = requests.post(self.url + "/api/auth/register",
-                          json={"email": email, "password": password, "name": name}, timeout=10)
+        r = requests.post(
+            self.url + "/api/auth/register",
+            json={"email": email, "password": password, "name": name},
+            timeout=10,
+        )
         assert r.status_code == 201, r.text
         return self.login(email, password)
 
     def login(self, email: str, password: str) -> dict:
-        r = requests.post(self.url + "/api/auth/login",
-                          json={"email": email, "password": password}, timeout=10)
+        r = requests.post(
+            self.url + "/api/auth/login", json={"email": email, "password": password}, timeout=10
+        )
         assert r.status_code == 200, r.text
         return r.json()
 
@@ -88,8 +92,9 @@ class LiveServer:
         inbox: list = []
         sio.on("new_message", lambda m: inbox.append(m), namespace="/chat")
         sio.inbox = inbox
-        sio.connect(self.url, namespaces=["/chat"], auth={"token": token}, wait_timeout=10,
-                    **kwargs)
+        sio.connect(
+            self.url, namespaces=["/chat"], auth={"token": token}, wait_timeout=10, **kwargs
+        )
         return sio
 
 
@@ -128,14 +133,22 @@ def test_real_clients_chat_through_the_server(live, users):
     support = live.client(make_admin_token(live, users))
     live.clients += [cust, second_tab, support]
 
-    ack = cust.call("send_message", {"body": "Hello from a real socket", "client_id": "c1"},
-                    namespace="/chat", timeout=10)
+    ack = cust.call(
+        "send_message",
+        {"body": "Hello from a real socket", "client_id": "c1"},
+        namespace="/chat",
+        timeout=10,
+    )
     assert ack["ok"] is True, ack
     message = ack["message"]
     assert wait_for(lambda: message in support.inbox and message in second_tab.inbox)
 
-    reply = support.call("send_message", {"room_id": message["room_id"], "body": "Hi Carl"},
-                         namespace="/chat", timeout=10)
+    reply = support.call(
+        "send_message",
+        {"room_id": message["room_id"], "body": "Hi Carl"},
+        namespace="/chat",
+        timeout=10,
+    )
     assert reply["ok"] is True
     assert wait_for(lambda: reply["message"] in cust.inbox)
     history = cust.call("history", {"room_id": message["room_id"]}, namespace="/chat", timeout=10)
@@ -189,9 +202,3 @@ def test_a_send_stuck_in_postgres_does_not_stall_other_sockets(live, database_ur
         blocker.close()
     worker.join(timeout=15)
     assert stuck.get("ok") is True and stuck["message"]["body"] == "stuck"
-
-
-def test_live_tests_know_their_database():
-    # The PostgreSQL-only test above is skipped with its reason on SQLite; this records
-    # which database the live tests ran against in the test report.
-    assert ON_POSTGRES == os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")

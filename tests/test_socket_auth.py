@@ -16,8 +16,15 @@ from tests.conftest import emit
 def forged(app, account, *, key=None, algorithm="HS256", drop=(), **overrides):
     """A token shaped like ours, signed as the test says (or not at all)."""
     now = int(time.time())
-    claims = {"sub": str(account.id), "type": "access", "fresh": False, "jti": "j-1",
-              "iat": now, "nbf": now, "exp": now + 600}
+    claims = {
+        "sub": str(account.id),
+        "type": "access",
+        "fresh": False,
+        "jti": "j-1",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+    }
     claims.update(overrides)
     for name in drop:
         claims.pop(name)
@@ -39,24 +46,38 @@ def test_forged_helper_makes_a_token_the_server_accepts(app, connect, customer):
         pytest.param(lambda app, users, acc: {"token": ""}, id="empty-token"),
         pytest.param(lambda app, users, acc: {"token": 12345}, id="token-not-a-string"),
         pytest.param(lambda app, users, acc: {"token": "not.a.jwt"}, id="garbage"),
-        pytest.param(lambda app, users, acc: {"token": forged(app, acc, key="k" * 40)},
-                     id="wrong-key"),
-        pytest.param(lambda app, users, acc: {"token": forged(app, acc, algorithm="none")},
-                     id="alg-none"),
-        pytest.param(lambda app, users, acc: {"token": forged(app, acc, drop=("exp",))},
-                     id="no-exp"),
-        pytest.param(lambda app, users, acc: {"token": forged(app, acc, type="refresh")},
-                     id="forged-refresh-type"),
-        pytest.param(lambda app, users, acc: {"token": users.token(acc, kind="refresh")},
-                     id="refresh-token"),
-        pytest.param(lambda app, users, acc: {"token": users.token(
-            acc, expires_delta=timedelta(seconds=-1))}, id="expired"),
-        pytest.param(lambda app, users, acc: {"token": forged(app, acc, sub="999999")},
-                     id="unknown-user"),
-        pytest.param(lambda app, users, acc: {"token": forged(app, acc, sub="abc")},
-                     id="sub-not-an-id"),
-        pytest.param(lambda app, users, acc: {"token": users.token(acc)[:-4] + "AAAA"},
-                     id="tampered-signature"),
+        pytest.param(
+            lambda app, users, acc: {"token": forged(app, acc, key="k" * 40)}, id="wrong-key"
+        ),
+        pytest.param(
+            lambda app, users, acc: {"token": forged(app, acc, algorithm="none")}, id="alg-none"
+        ),
+        pytest.param(
+            lambda app, users, acc: {"token": forged(app, acc, drop=("exp",))}, id="no-exp"
+        ),
+        pytest.param(
+            lambda app, users, acc: {"token": forged(app, acc, type="refresh")},
+            id="forged-refresh-type",
+        ),
+        pytest.param(
+            lambda app, users, acc: {"token": users.token(acc, kind="refresh")}, id="refresh-token"
+        ),
+        pytest.param(
+            lambda app, users, acc: {
+                "token": users.token(acc, expires_delta=timedelta(seconds=-1))
+            },
+            id="expired",
+        ),
+        pytest.param(
+            lambda app, users, acc: {"token": forged(app, acc, sub="999999")}, id="unknown-user"
+        ),
+        pytest.param(
+            lambda app, users, acc: {"token": forged(app, acc, sub="abc")}, id="sub-not-an-id"
+        ),
+        pytest.param(
+            lambda app, users, acc: {"token": users.token(acc)[:-4] + "AAAA"},
+            id="tampered-signature",
+        ),
     ],
 )
 def test_bad_auth_payload_is_refused(app, users, connect, customer, make_auth):

@@ -239,7 +239,9 @@ def test_each_event_gives_its_connection_back_to_the_pool(app, connect, customer
     client = connect(customer)
     with app.app_context():
         pool = db.engine.pool
-    for i in range(200):
+    room_id = emit(client, "list_rooms")["rooms"][0]["id"]
+    for i in range(600):  # 1,800 events: sends, reads, and failures
         assert emit(client, "send_message", {"body": f"n{i}"})["ok"]
-        emit(client, "history", {"room_id": 1, "limit": 1})
-    assert pool.checkedout() == 0
+        assert emit(client, "history", {"room_id": room_id, "limit": 1})["ok"]
+        assert emit(client, "history", {"room_id": 99999})["error"]["code"] == "not_found"
+        assert pool.checkedout() == 0
