@@ -29,12 +29,14 @@ def create_app(config_name: str | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from .extensions import csrf, db, jwt, migrate
     from .registry import MemoryRegistry
+    from .services.limits import MemoryLimiter
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     jwt.init_app(app)
     csrf.init_app(app)
     app.extensions["chat_registry"] = MemoryRegistry()
+    app.extensions["chat_limiter"] = MemoryLimiter(*app.config["CHAT_RATE_LIMIT"])
 
 
 def register_blueprints(app: Flask) -> None:

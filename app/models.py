@@ -100,3 +100,13 @@ class Message(db.Model):
 
     def __repr__(self) -> str:
         return f"<Message {self.id} in room {self.room_id}>"
+
+
+class RevokedToken(db.Model):
+    """A token ended before its time (logout). Rows past `expires_at` can go."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

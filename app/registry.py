@@ -25,12 +25,21 @@ class Connection:
     token_exp: int | None
 
 
-class ConnectionRegistry(Protocol):
-    def add(self, conn: Connection) -> bool:
-        """Remember a socket; True when it is the user's first."""
+@dataclass(frozen=True)
+class Change:
+    """What a socket's arrival or departure changed: its user came online (or went
+    offline), and its role went from no socket to one (or from some to none)."""
 
-    def remove(self, sid: str) -> tuple[Connection | None, bool]:
-        """Forget a socket; returns it and whether it was its user's last."""
+    user: bool = False
+    role: bool = False
+
+
+class ConnectionRegistry(Protocol):
+    def add(self, conn: Connection) -> Change:
+        """Remember a socket; says whether its user and its role just came online."""
+
+    def remove(self, sid: str) -> tuple[Connection | None, Change]:
+        """Forget a socket; returns it and whether its user and role just went offline."""
 
     def get(self, sid: str) -> Connection | None: ...
 
@@ -41,6 +50,9 @@ class ConnectionRegistry(Protocol):
 
     def any_online(self, role: str) -> bool: ...
 
+    def local_connections(self) -> list[Connection]:
+        """The sockets connected to this process (for expiry and shutdown)."""
+
 
 class MemoryRegistry:
     """A registry for one process. The lock keeps it right under threads too."""
@@ -49,24 +61,33 @@ class MemoryRegistry:
         self._lock = threading.Lock()
         self._by_sid: dict[str, Connection] = {}
         self._by_user: dict[int, set[str]] = {}
+        self._by_role: dict[str, int] = {}
 
-    def add(self, conn: Connection) -> bool:
+    def add(self, conn: Connection) -> Change:
         with self._lock:
+            if conn.sid in self._by_sid:
+                return Change()
             self._by_sid[conn.sid] = conn
             sids = self._by_user.setdefault(conn.user_id, set())
             sids.add(conn.sid)
-            return len(sids) == 1
+            self._by_role[conn.role] = self._by_role.get(conn.role, 0) + 1
+            return Change(user=len(sids) == 1, role=self._by_role[conn.role] == 1)
 
-    def remove(self, sid: str) -> tuple[Connection | None, bool]:
+    def remove(self, sid: str) -> tuple[Connection | None, Change]:
         with self._lock:
             conn = self._by_sid.pop(sid, None)
             if conn is None:
-                return None, False
+                return None, Change()
             sids = self._by_user.get(conn.user_id, set())
             sids.discard(sid)
             if not sids:
                 self._by_user.pop(conn.user_id, None)
-            return conn, not sids
+            self._by_role[conn.role] -= 1
+            return conn, Change(user=not sids, role=self._by_role[conn.role] == 0)
+
+    def local_connections(self) -> list[Connection]:
+        with self._lock:
+            return list(self._by_sid.values())
 
     def get(self, sid: str) -> Connection | None:
         return self._by_sid.get(sid)
@@ -81,7 +102,7 @@ class MemoryRegistry:
 
     def any_online(self, role: str) -> bool:
         with self._lock:
-            return any(c.role == role for c in self._by_sid.values())
+            return self._by_role.get(role, 0) > 0
 
 
 def current_registry() -> ConnectionRegistry:

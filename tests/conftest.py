@@ -60,7 +60,7 @@ def app(database_url):
     return application
 
 
-TABLES = ("messages", "chat_rooms", "users")
+TABLES = ("revoked_tokens", "messages", "chat_rooms", "users")
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +68,7 @@ def clean_tables(app):
     """Every test starts with empty tables and nobody connected."""
     from app.extensions import db
     from app.registry import MemoryRegistry
+    from app.services.limits import MemoryLimiter
 
     yield
     with app.app_context():
@@ -80,6 +81,7 @@ def clean_tables(app):
         db.session.commit()
         db.session.remove()
     app.extensions["chat_registry"] = MemoryRegistry()
+    app.extensions["chat_limiter"] = MemoryLimiter(*app.config["CHAT_RATE_LIMIT"])
 
 
 _emails = itertools.count(1)
@@ -176,5 +178,14 @@ def emit(client, event, payload=None):
 
 def heard(client, event=None):
     """The events `client` received since last asked (optionally only of one name)."""
-    received = client.get_received("/chat")
+    # Read the queue directly: get_received() refuses once the socket is closed, and
+    # what a socket heard just before being closed matters (session_expired).
+    received = [r for r in client.queue if r["namespace"] == "/chat"]
+    client.queue[:] = [r for r in client.queue if r["namespace"] != "/chat"]
     return [r["args"][0] if r["args"] else None for r in received if event in (None, r["name"])]
+
+
+def drain(*clients):
+    """Forget what these clients heard so far (presence notices on connect, …)."""
+    for client in clients:
+        client.get_received("/chat")

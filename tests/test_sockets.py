@@ -7,7 +7,7 @@ from sqlalchemy import event, func, select
 
 from app.extensions import db
 from app.models import ChatRoom, Message
-from tests.conftest import emit, heard
+from tests.conftest import drain, emit, heard
 
 
 def test_customer_first_message_creates_room_and_reaches_every_audience(
@@ -62,6 +62,7 @@ def test_admin_reply_reaches_customer_and_other_admins_only(
         connect(admin2),
     )
 
+    drain(cust, other, a1, a2)
     ack = emit(a1, "send_message", {"room_id": room_id, "body": "On it."})
 
     assert ack["ok"] is True and ack["message"]["author"]["role"] == "admin"
@@ -84,6 +85,7 @@ def test_customer_writing_to_a_foreign_room_gets_not_found_and_nobody_hears(
 ):
     victim_room = emit(connect(other_customer), "send_message", {"body": "private"})["message"]
     victim, support, intruder = connect(other_customer), connect(admin), connect(customer)
+    drain(victim, support, intruder)
 
     for event_name, payload in [
         ("send_message", {"room_id": victim_room["room_id"], "body": "let me in"}),

@@ -6,14 +6,17 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask_jwt_extended import (
     create_access_token,
     current_user,
+    get_jwt,
     jwt_required,
     set_access_cookies,
     set_refresh_cookies,
     unset_jwt_cookies,
+    verify_jwt_in_request,
 )
 
 from ..errors import ChatError
 from ..extensions import csrf
+from ..services.sessions import revoke_token
 from ..services.users import authenticate, register_user
 from ..services.views import user_view
 from .forms import LoginForm, LogoutForm, RegisterForm
@@ -47,6 +50,14 @@ def api_refresh():
         identity=str(current_user.id), additional_claims={"role": current_user.role}
     )
     return jsonify({"access_token": token, "token_type": "Bearer", "expires_in": access_lifetime()})
+
+
+@bp.post("/api/auth/logout")
+@csrf.exempt
+@jwt_required()
+def api_logout():
+    revoke_token(get_jwt())
+    return "", 204
 
 
 # HTML pages: tokens travel in HttpOnly cookies; forms carry CSRF tokens.
@@ -93,8 +104,19 @@ def register():
 def logout():
     form = LogoutForm()
     if form.validate_on_submit():
+        revoke_cookie_tokens()
         response = redirect(url_for("auth.login"))
         unset_jwt_cookies(response)
         flash("You are logged out.", "info")
         return response
     return render_template("auth/logout.html", form=form)
+
+
+def revoke_cookie_tokens() -> None:
+    """End the page's tokens (and so its sockets), whatever state the cookies are in."""
+    for refresh in (False, True):
+        try:
+            if verify_jwt_in_request(optional=True, refresh=refresh, locations=["cookies"]):
+                revoke_token(get_jwt())
+        except Exception:  # an expired or damaged cookie has nothing left to revoke
+            continue

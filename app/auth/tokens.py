@@ -12,6 +12,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token, decode
 from ..errors import Unauthorized, error_body
 from ..extensions import db, jwt
 from ..models import User
+from ..services.sessions import is_revoked
 
 
 def issue_tokens(user: User) -> dict:
@@ -31,8 +32,12 @@ def access_lifetime() -> int:
 
 
 def claims_are_complete(claims: dict) -> bool:
-    """Every token we honour expires and names its user."""
-    return isinstance(claims.get("exp"), int) and isinstance(claims.get("sub"), str)
+    """Every token we honour expires, names its user, and can be revoked (has a jti)."""
+    return (
+        isinstance(claims.get("exp"), int)
+        and isinstance(claims.get("sub"), str)
+        and isinstance(claims.get("jti"), str)
+    )
 
 
 def user_from_claims(claims: dict) -> User | None:
@@ -50,6 +55,8 @@ def user_for_access_token(token: str) -> tuple[User, dict]:
         raise Unauthorized("The token is not valid.") from None
     if claims.get("type") != "access" or not claims_are_complete(claims):
         raise Unauthorized("The token is not valid.")
+    if is_revoked(claims.get("jti")):
+        raise Unauthorized("The token was revoked.")
     user = user_from_claims(claims)
     if user is None:
         raise Unauthorized("The token's user no longer exists.")
@@ -65,6 +72,10 @@ def register_jwt_callbacks(app: Flask) -> None:
     @jwt.user_lookup_loader
     def load_user(_header, claims):
         return user_from_claims(claims)
+
+    @jwt.token_in_blocklist_loader
+    def revoked(_header, claims):
+        return is_revoked(claims.get("jti"))
 
     @jwt.token_verification_loader
     def verify_claims(_header, claims):

@@ -1,7 +1,10 @@
 """Every event the server emits, and who hears it: the only module that emits.
 
-Callers pass payloads already built from the allow-listed views, and call these only
-after the transaction that stored what they announce has committed.
+Callers pass payloads already built from the allow-listed views in `views.py`, and
+call these only after the transaction that stored what they announce has committed.
+
+Socket.IO rooms: `user:<id>` holds every socket of one user, `admins` every admin
+socket, `customers` every customer socket.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from ..extensions import socketio
 
 NAMESPACE = "/chat"
 ADMINS = "admins"
+CUSTOMERS = "customers"
 
 
 def user_channel(user_id: int) -> str:
@@ -22,7 +26,7 @@ def room_audience(customer_id: int) -> list[str]:
     return [user_channel(customer_id), ADMINS]
 
 
-def _emit(event: str, payload: dict, to, skip_sid: str | None = None) -> None:
+def _emit(event: str, payload: dict, to, skip_sid=None) -> None:
     socketio.emit(event, payload, to=to, namespace=NAMESPACE, skip_sid=skip_sid)
 
 
@@ -34,3 +38,39 @@ def message_sent(message: dict, customer_id: int, admin_room: dict) -> None:
 
 def room_created(admin_room: dict) -> None:
     _emit("room_created", admin_room, ADMINS)
+
+
+def room_changed(admin_room: dict) -> None:
+    """A room's read mark or presence changed: the admins' inbox row is redrawn."""
+    _emit("room_updated", admin_room, ADMINS)
+
+
+def status_changed(admin_room: dict, customer_room: dict, customer_id: int) -> None:
+    """A room was opened or resolved: both sides hear it, each with its own view."""
+    _emit("room_updated", admin_room, ADMINS)
+    _emit("room_updated", customer_room, user_channel(customer_id))
+
+
+def typing(payload: dict, customer_id: int, typist_sids: list[str]) -> None:
+    """Everyone in the room hears it except the typist's own sockets."""
+    _emit("typing", payload, room_audience(customer_id), skip_sid=typist_sids or None)
+
+
+def read(payload: dict, customer_id: int, by_admin: bool) -> None:
+    """A read mark moved: the room's other side hears it."""
+    _emit("read", payload, user_channel(customer_id) if by_admin else ADMINS)
+
+
+def customer_presence(user_id: int, online: bool) -> None:
+    _emit("presence", {"user_id": user_id, "online": online}, ADMINS)
+
+
+def admins_presence(online: bool, to: str = CUSTOMERS) -> None:
+    """Whether any admin is online: to every customer socket, or to one socket."""
+    _emit("presence", {"admins_online": online}, to)
+
+
+def session_expired(sid: str) -> None:
+    """Tell one socket its token has ended, then close it."""
+    _emit("session_expired", {}, sid)
+    socketio.server.disconnect(sid, namespace=NAMESPACE)

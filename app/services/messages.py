@@ -8,6 +8,7 @@ from ..errors import ValidationError
 from ..extensions import db
 from ..models import ChatRoom, Message, User
 from . import events
+from .limits import check_send_rate
 from .rooms import ADMIN_VIEW, access_room, ensure_own_room, room_views
 from .schemas import History, SendMessage, parse
 from .transaction import transaction
@@ -21,6 +22,7 @@ def send_message(user: User, data: object) -> dict:
     commit one at a time and ids grow in commit order. A retried `client_id` returns
     the message already stored and announces nothing.
     """
+    check_send_rate(user.id)
     form = parse(SendMessage, data)
     if user.is_admin and form.room_id is None:
         raise ValidationError("room_id: an admin must name the room")

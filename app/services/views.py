@@ -49,3 +49,11 @@ def room_view(
         "unread_count": unread_count,
         "customer_online": customer_online,
     }
+
+
+def typing_view(room_id: int, user: User, is_typing: bool) -> dict:
+    return {"room_id": room_id, "user": author_view(user), "is_typing": is_typing}
+
+
+def read_view(room_id: int, user: User, message_id: int) -> dict:
+    return {"room_id": room_id, "user_id": user.id, "message_id": message_id}

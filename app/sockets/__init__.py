@@ -17,9 +17,11 @@ from ..errors import ChatError, InternalError, Unauthorized
 from ..extensions import db, socketio
 from ..models import User
 from ..registry import Connection, current_registry
-from ..services import events
+from ..services import events, presence
+from ..services.room_actions import mark_read, set_status, typing
 from ..services.messages import list_history, send_message
 from ..services.rooms import list_rooms
+from . import expiry
 from .handshake import authenticate_handshake
 
 NAMESPACE = events.NAMESPACE
@@ -67,15 +69,18 @@ class ChatNamespace(Namespace):
             raise ConnectionRefusedError("unauthorized") from None
 
     def _open(self, user: User, claims: dict) -> None:
-        sid = request.sid
         join_room(events.user_channel(user.id))
-        if user.is_admin:
-            join_room(events.ADMINS)
-        conn = Connection(sid, user.id, user.role, claims.get("jti"), claims.get("exp"))
-        current_registry().add(conn)  # identity lives with the connection, not in `g`
+        join_room(events.ADMINS if user.is_admin else events.CUSTOMERS)
+        # Identity lives with the connection (in the registry), never in `g`.
+        conn = Connection(request.sid, user.id, user.role, claims.get("jti"), claims.get("exp"))
+        presence.socket_opened(user, conn)
+        expiry.watch(current_app._get_current_object())
 
     def on_disconnect(self, *_reason):
-        current_registry().remove(request.sid)
+        try:
+            presence.socket_closed(request.sid)
+        except Exception:
+            current_app.logger.exception("socket disconnect bookkeeping failed")
 
     def current_user(self) -> User:
         conn = current_registry().get(request.sid)
@@ -97,6 +102,20 @@ class ChatNamespace(Namespace):
     def on_history(self, user: User, payload: object) -> dict:
         messages, has_more = list_history(user, payload)
         return {"messages": messages, "has_more": has_more}
+
+    @acknowledged
+    def on_mark_read(self, user: User, payload: object) -> dict:
+        mark_read(user, payload)
+        return {}
+
+    @acknowledged
+    def on_typing(self, user: User, payload: object) -> dict:
+        typing(user, payload)
+        return {}
+
+    @acknowledged
+    def on_set_status(self, user: User, payload: object) -> dict:
+        return {"room": set_status(user, payload)}
 
 
 def register_namespaces(app) -> None:

@@ -1,0 +1,46 @@
+"""Who is online: sockets arriving and leaving, and who is told about it.
+
+Admins hear a customer come online with their first socket and go offline with their
+last; customers hear whether any admin is online (on connect, and whenever the first
+admin arrives or the last one leaves).
+"""
+
+from __future__ import annotations
+
+from ..extensions import db
+from ..models import User
+from ..registry import Connection, current_registry
+from . import events
+from .rooms import ADMIN_VIEW, get_own_room, room_views
+
+
+def socket_opened(user: User, conn: Connection) -> None:
+    registry = current_registry()
+    change = registry.add(conn)
+    if user.is_admin:
+        if change.role:
+            events.admins_presence(True)
+        return
+    events.admins_presence(registry.any_online("admin"), to=conn.sid)
+    if change.user:
+        _announce_customer(user, online=True)
+
+
+def socket_closed(sid: str) -> None:
+    conn, change = current_registry().remove(sid)
+    if conn is None:
+        return
+    if conn.role == "admin":
+        if change.role:
+            events.admins_presence(False)
+    elif change.user:
+        user = db.session.get(User, conn.user_id)
+        if user is not None:
+            _announce_customer(user, online=False)
+
+
+def _announce_customer(user: User, online: bool) -> None:
+    events.customer_presence(user.id, online)
+    room = get_own_room(user)
+    if room is not None:
+        events.room_changed(room_views(ADMIN_VIEW, [room])[0])

@@ -1,0 +1,76 @@
+"""What happens in a room besides sending: read marks, typing, and status."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select, update
+
+from ..errors import Forbidden, NotFound
+from ..extensions import db
+from ..models import ChatRoom, Message, User
+from ..registry import current_registry
+from . import events
+from .rooms import ADMIN_VIEW, access_room, room_views
+from .schemas import MarkRead, SetStatus, Typing, parse
+from .transaction import transaction
+from .views import read_view, typing_view
+
+
+def mark_read(user: User, data: object) -> None:
+    """Move the caller's side's read mark up to `message_id` (never backwards).
+
+    The mark is shared by all admins; the customer has their own. The other side hears
+    `read` and the admins' inbox row is redrawn, only when the mark actually moved.
+    """
+    form = parse(MarkRead, data)
+    with transaction() as session:
+        room = access_room(user, form.room_id)
+        in_room = select(Message.id).where(
+            Message.id == form.message_id, Message.room_id == room.id
+        )
+        if session.scalar(in_room) is None:
+            raise NotFound("No such message in this room.")
+        column = ChatRoom.admin_read_id if user.is_admin else ChatRoom.customer_read_id
+        moved = session.execute(
+            update(ChatRoom)
+            .where(ChatRoom.id == room.id, or_(column.is_(None), column < form.message_id))
+            .values({column: form.message_id})
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not moved:
+            return
+        session.expire(room)
+        admin_room = room_views(ADMIN_VIEW, [room])[0]
+        customer_id = room.customer_id
+    events.read(read_view(form.room_id, user, form.message_id), customer_id, user.is_admin)
+    events.room_changed(admin_room)
+
+
+def set_status(user: User, data: object) -> dict:
+    """Open or resolve a room (admins only); returns the Room as the admin sees it."""
+    form = parse(SetStatus, data)
+    with transaction():
+        room = access_room(user, form.room_id, lock=True)
+        if not user.is_admin:
+            raise Forbidden("Only the support team can change a room's status.")
+        changed = room.status != form.status
+        room.status = form.status
+        db.session.flush()
+        admin_room = room_views(ADMIN_VIEW, [room])[0]
+        customer = room.customer
+        customer_room = room_views(customer, [room])[0]
+    if changed:
+        events.status_changed(admin_room, customer_room, customer.id)
+    return admin_room
+
+
+def typing(user: User, data: object) -> None:
+    """Tell the room's other participants that `user` is (or stopped) typing.
+
+    Nothing is stored; the typist's own sockets do not hear it.
+    """
+    form = parse(Typing, data)
+    room = access_room(user, form.room_id)
+    payload = typing_view(room.id, user, form.is_typing)
+    customer_id = room.customer_id
+    db.session.rollback()  # release the connection before the emit: nothing to keep
+    events.typing(payload, customer_id, sorted(current_registry().sids_of(user.id)))
