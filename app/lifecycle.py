@@ -1,22 +1,109 @@
-"""Serving the app as one process: `python wsgi.py` ends up here."""
+"""Serving one process with `python wsgi.py`, and stopping it without losing a message.
+
+On SIGTERM (or Ctrl-C) the server stops accepting connections, lets the events in
+flight finish (their commits and acks), then closes every socket's transport so the
+clients reconnect (with their built-in jitter) to whatever serves next, and exits.
+"""
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
+
 from flask import Flask
 from flask_socketio import SocketIO
+
+DRAIN_SECONDS = 10.0
+
+
+class InFlight:
+    """Counts the socket events being handled, so shutdown can wait for them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+        self.draining = False
+
+    def __enter__(self):
+        with self._lock:
+            self.count += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self.count -= 1
+
+    def wait_idle(self, sleep, timeout: float = DRAIN_SECONDS) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.count > 0 and time.monotonic() < deadline:
+            sleep(0.05)
+        return self.count == 0
+
+
+def in_flight(app: Flask) -> InFlight:
+    return app.extensions.setdefault("chat_in_flight", InFlight())
 
 
 def serve(app: Flask, socketio: SocketIO) -> None:
     host, port = app.config["HOST"], app.config["PORT"]
     mode = socketio.server.eio.async_mode
-    app.logger.info(
-        "support chat serving on http://%s:%s (%s, %s)", host, port, mode, app.config["ENV_NAME"]
-    )
+    log = app.config["ENV_NAME"] == "development"
     print(f"Serving on http://{host}:{port} ({mode}, {app.config['ENV_NAME']})", flush=True)
-    socketio.run(
-        app,
-        host=host,
-        port=port,
-        log_output=app.config["ENV_NAME"] == "development",
-        allow_unsafe_werkzeug=False,
-    )
+    if mode == "eventlet":
+        _serve_eventlet(app, socketio, host, port, log)
+    elif mode == "gevent":
+        _serve_gevent(app, socketio, host, port, log)
+    else:  # pragma: no cover - wsgi.py always patches first
+        raise RuntimeError(f"python wsgi.py needs eventlet or gevent, not {mode}")
+    print("Stopped.", flush=True)
+
+
+def _drain(app: Flask, socketio: SocketIO, stop_accepting) -> None:
+    """Stop accepting, finish the events in flight, close every transport."""
+    tracker = in_flight(app)
+    tracker.draining = True
+    app.logger.info("shutting down: no new connections, finishing events in flight")
+    stop_accepting()
+    tracker.wait_idle(socketio.sleep)
+    eio = socketio.server.eio
+    for eio_sid in list(eio.sockets):
+        try:
+            eio.disconnect(eio_sid)  # a transport close: clients reconnect by themselves
+        except Exception:
+            app.logger.exception("closing a transport during shutdown failed")
+    tracker.wait_idle(socketio.sleep)
+
+
+def _wait_for_stop_signal(sleep) -> None:
+    """Block (cooperatively) until SIGTERM or SIGINT arrives.
+
+    The handler only raises a flag and the main greenlet looks at it a few times a
+    second: a handler cannot rely on the hub waking up to run anything it schedules.
+    """
+    asked = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: asked.append(True))
+    while not asked:
+        sleep(0.2)
+
+
+def _serve_eventlet(app, socketio, host, port, log) -> None:
+    import eventlet
+    import eventlet.wsgi
+
+    listener = eventlet.listen((host, port))
+    server = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=log)
+    _wait_for_stop_signal(eventlet.sleep)
+    _drain(app, socketio, listener.close)
+    server.kill()
+
+
+def _serve_gevent(app, socketio, host, port, log) -> None:
+    import gevent
+    from gevent import pywsgi
+
+    server = pywsgi.WSGIServer((host, port), app, log="default" if log else None)
+    server.start()
+    _wait_for_stop_signal(gevent.sleep)
+    _drain(app, socketio, server.close)
+    server.stop(timeout=2)

@@ -15,11 +15,12 @@ from flask_socketio import ConnectionRefusedError, Namespace, join_room
 
 from ..errors import ChatError, InternalError, Unauthorized
 from ..extensions import db, socketio
+from ..lifecycle import in_flight
 from ..models import User
 from ..registry import Connection, current_registry
 from ..services import events, presence
-from ..services.room_actions import mark_read, set_status, typing
 from ..services.messages import list_history, send_message
+from ..services.room_actions import mark_read, set_status, typing
 from ..services.rooms import list_rooms
 from . import expiry
 from .handshake import authenticate_handshake
@@ -34,8 +35,9 @@ def acknowledged(handler: Callable[..., dict]):
     def event(self, *args):
         payload = args[0] if args else None
         try:
-            user = self.current_user()
-            return {"ok": True, **handler(self, user, payload)}
+            with in_flight(current_app):
+                user = self.current_user()
+                return {"ok": True, **handler(self, user, payload)}
         except ChatError as exc:
             db.session.rollback()
             return {"ok": False, "error": exc.to_dict()}
@@ -60,8 +62,12 @@ class ChatNamespace(Namespace):
         # would accept the connection, or (a TypeError) make Flask-SocketIO call
         # this handler a second time without `auth`.
         try:
+            if in_flight(current_app).draining:
+                raise ConnectionRefusedError("unavailable")
             user, claims = authenticate_handshake(auth, request.environ)
             self._open(user, claims)
+        except ConnectionRefusedError:
+            raise
         except Unauthorized:
             raise ConnectionRefusedError("unauthorized") from None
         except Exception:
