@@ -35,8 +35,17 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     jwt.init_app(app)
     csrf.init_app(app)
-    app.extensions["chat_registry"] = MemoryRegistry()
-    app.extensions["chat_limiter"] = MemoryLimiter(*app.config["CHAT_RATE_LIMIT"])
+    if app.config["REDIS_URL"]:  # several processes act as one: share the state
+        import redis
+
+        from .redis_state import RedisLimiter, RedisRegistry
+
+        client = redis.Redis.from_url(app.config["REDIS_URL"], decode_responses=True)
+        app.extensions["chat_registry"] = RedisRegistry(client)
+        app.extensions["chat_limiter"] = RedisLimiter(client, *app.config["CHAT_RATE_LIMIT"])
+    else:
+        app.extensions["chat_registry"] = MemoryRegistry()
+        app.extensions["chat_limiter"] = MemoryLimiter(*app.config["CHAT_RATE_LIMIT"])
 
 
 def register_blueprints(app: Flask) -> None:

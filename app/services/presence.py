@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..extensions import db
 from ..models import User
-from ..registry import Connection, current_registry
+from ..registry import Change, Connection, current_registry
 from . import events
 from .rooms import ADMIN_VIEW, get_own_room, room_views
 
@@ -28,8 +28,12 @@ def socket_opened(user: User, conn: Connection) -> None:
 
 def socket_closed(sid: str) -> None:
     conn, change = current_registry().remove(sid)
-    if conn is None:
-        return
+    if conn is not None:
+        announce_departure(conn, change)
+
+
+def announce_departure(conn: Connection, change: Change) -> None:
+    """Tell who must know that a socket is gone (closed, or its process died)."""
     if conn.role == "admin":
         if change.role:
             events.admins_presence(False)

@@ -22,7 +22,7 @@ from ..services import events, presence
 from ..services.messages import list_history, send_message
 from ..services.room_actions import mark_read, set_status, typing
 from ..services.rooms import list_rooms
-from . import expiry
+from . import housekeeping
 from .handshake import authenticate_handshake
 
 NAMESPACE = events.NAMESPACE
@@ -80,7 +80,7 @@ class ChatNamespace(Namespace):
         # Identity lives with the connection (in the registry), never in `g`.
         conn = Connection(request.sid, user.id, user.role, claims.get("jti"), claims.get("exp"))
         presence.socket_opened(user, conn)
-        expiry.watch(current_app._get_current_object())
+        housekeeping.start(current_app._get_current_object())
 
     def on_disconnect(self, *_reason):
         try:

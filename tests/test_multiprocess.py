@@ -1,0 +1,116 @@
+"""Two `python wsgi.py` processes with REDIS_URL act as one server (PostgreSQL + Redis)."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+import requests
+
+from tests.conftest import ON_POSTGRES, REDIS_URL
+from tests.live import LiveServer, heard, wait_for
+
+pytestmark = pytest.mark.skipif(
+    not (ON_POSTGRES and REDIS_URL),
+    reason="needs PostgreSQL and Redis: set TEST_DATABASE_URL and REDIS_URL",
+)
+
+
+@pytest.fixture
+def pair(database_url, users):
+    """Servers A and B sharing the database and Redis (with a clean Redis db)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter("chat:*"):
+        client.delete(key)
+    servers = [
+        LiveServer(database_url, mode, REDIS_URL=REDIS_URL, CHAT_RATE_LIMIT="5/60")
+        for mode in ("eventlet", "gevent")
+    ]
+    try:
+        yield [s.start() for s in servers]
+    finally:
+        for s in servers:
+            s.close()
+
+
+def test_messages_cross_processes(pair, users):
+    a, b = pair
+    customer = a.register_and_login("multi@example.com", "Multi Customer")
+    admin = users.make("admin")
+    on_a = a.client(customer["access_token"])
+    other_tab_on_b = b.client(customer["access_token"])
+    support_on_b = b.client(b.login(admin.email, admin.password)["access_token"])
+
+    ack = on_a.call("send_message", {"body": "via A"}, namespace="/chat", timeout=10)
+    assert ack["ok"]
+    assert wait_for(lambda: ack["message"] in heard(support_on_b, "new_message"))
+    assert wait_for(lambda: ack["message"] in heard(other_tab_on_b, "new_message"))
+    reply = support_on_b.call(
+        "send_message",
+        {"room_id": ack["message"]["room_id"], "body": "via B"},
+        namespace="/chat",
+        timeout=10,
+    )
+    assert wait_for(lambda: reply["message"] in heard(on_a, "new_message"))
+
+
+def test_presence_and_rate_limit_are_shared(pair, users):
+    a, b = pair
+    admin = users.make("admin")
+    support_on_a = a.client(a.login(admin.email, admin.password)["access_token"])
+    customer = b.register_and_login("shared@example.com", "Shared")
+    tab_b = b.client(customer["access_token"])
+    assert heard(tab_b, "presence") == [{"admins_online": True}]  # the admin is on A
+    assert wait_for(
+        lambda: (
+            {"user_id": customer["user"]["id"], "online": True} in heard(support_on_a, "presence")
+        )
+    )
+
+    tab_a = a.client(customer["access_token"])
+    answers = [
+        (tab_a if i % 2 else tab_b).call("send_message", {"body": f"n{i}"}, namespace="/chat")
+        for i in range(6)
+    ]
+    assert [x["ok"] for x in answers] == [True] * 5 + [False]
+    assert answers[5]["error"]["code"] == "rate_limited"
+
+    tab_a.disconnect()
+    tab_b.disconnect()
+    assert wait_for(
+        lambda: (
+            {"user_id": customer["user"]["id"], "online": False} in heard(support_on_a, "presence")
+        )
+    )
+
+
+def test_logout_on_one_process_closes_the_tokens_socket_on_the_other(pair):
+    a, b = pair
+    tokens = a.register_and_login("cross-logout@example.com", "Cross")
+    on_b = b.client(tokens["access_token"])
+    r = requests.post(
+        a.url + "/api/auth/logout",
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        timeout=5,
+    )
+    assert r.status_code == 204
+    assert wait_for(lambda: not on_b.connected, timeout=2)
+    assert heard(on_b, "session_expired") == [{}]
+
+
+def test_a_dead_process_does_not_keep_its_users_online(pair, users):
+    import signal
+
+    a, b = pair
+    admin = users.make("admin")
+    support_on_b = b.client(b.login(admin.email, admin.password)["access_token"])
+    customer = a.register_and_login("ghost@example.com", "Ghost")
+    a.client(customer["access_token"])
+    user_id = customer["user"]["id"]
+    assert wait_for(lambda: {"user_id": user_id, "online": True} in heard(support_on_b, "presence"))
+
+    a.signal(signal.SIGKILL)
+    a.wait_exit()
+    # B reaps A's sockets once A's heartbeat key has expired (HEARTBEAT_SECONDS).
+    assert wait_for(
+        lambda: {"user_id": user_id, "online": False} in heard(support_on_b, "presence"), timeout=30
+    )
