@@ -110,3 +110,17 @@ def test_a_send_stuck_in_postgres_does_not_stall_other_sockets(live, database_ur
         blocker.close()
     worker.join(timeout=15)
     assert stuck.get("ok") is True and stuck["message"]["body"] == "stuck"
+
+
+def test_oversized_payload_closes_only_that_connection(live):
+    customer = live.register_and_login("big@example.com", "Big Sender")
+    other = live.register_and_login("small@example.com", "Small Sender")
+    big = live.client(customer["access_token"], transports=["websocket"])
+    fine = live.client(other["access_token"], transports=["websocket"])
+
+    too_long = fine.call("send_message", {"body": "x" * 5000}, namespace="/chat", timeout=10)
+    assert too_long["error"]["code"] == "validation_error"  # under 64 KiB: a clear answer
+    with pytest.raises((TimeoutError, socketio.exceptions.SocketIOError)):
+        big.call("send_message", {"body": "x" * 100_000}, namespace="/chat", timeout=3)
+    assert wait_for(lambda: not big.connected, timeout=5)
+    assert fine.call("send_message", {"body": "still served"}, namespace="/chat")["ok"]
