@@ -7,6 +7,7 @@ from flask_jwt_extended import (
     create_access_token,
     current_user,
     get_jwt,
+    get_jwt_request_location,
     jwt_required,
     set_access_cookies,
     set_refresh_cookies,
@@ -44,12 +45,20 @@ def api_login():
 
 @bp.post("/api/auth/refresh")
 @csrf.exempt
-@jwt_required(refresh=True, locations=["headers"])
+@jwt_required(refresh=True, locations=["headers", "cookies"])
 def api_refresh():
+    """A new access token for a refresh token: from the Authorization header (JSON
+    clients), or from the pages' HttpOnly cookie, with the CSRF double-submit header
+    that flask-jwt-extended checks; then the new access token is set as a cookie too."""
     token = create_access_token(
         identity=str(current_user.id), additional_claims={"role": current_user.role}
     )
-    return jsonify({"access_token": token, "token_type": "Bearer", "expires_in": access_lifetime()})
+    response = jsonify(
+        {"access_token": token, "token_type": "Bearer", "expires_in": access_lifetime()}
+    )
+    if get_jwt_request_location() == "cookies":
+        set_access_cookies(response, token)
+    return response
 
 
 @bp.post("/api/auth/logout")
