@@ -1,0 +1,195 @@
+// The admin inbox: every customer's room, live, and the open conversation.
+import {
+  Composer, MessageList, call, connectChat, el, formatTime, loadNewest, loadOlder, newClientId,
+  readMe, resync, sendMessage, showConnection,
+} from "./common.js";
+
+const me = readMe();
+const $ = (id) => document.getElementById(id);
+const rooms = new Map(); // id -> Room
+const roomNodes = new Map();
+let openRoomId = null;
+let list = null;
+let query = "";
+let nextCursor = null;
+let typingTimer = null;
+
+const socket = connectChat({
+  onConnect: () => start(),
+  onState: (state, text) => {
+    showConnection($("connection"), state, text);
+    composer.setEnabled(state === "connected" && openRoomId !== null);
+  },
+});
+
+const composer = new Composer({
+  form: $("composer"),
+  input: $("composer-input"),
+  counter: $("composer-counter"),
+  button: $("composer-send"),
+  onSend: (body) => {
+    const payload = { body, client_id: newClientId(), room_id: openRoomId };
+    list.addPending(payload);
+    sendMessage(socket, list, payload);
+  },
+  onTyping: (isTyping) =>
+    openRoomId && call(socket, "typing", { room_id: openRoomId, is_typing: isTyping }),
+});
+
+function activity(room) {
+  return room.last_message ? room.last_message.created_at : room.created_at;
+}
+
+function compareRooms(a, b) {
+  const byTime = activity(b).localeCompare(activity(a));
+  return byTime || b.id - a.id;
+}
+
+function renderRoom(room) {
+  const online = el("span", {
+    className: `dot ${room.customer_online ? "online" : ""}`,
+    attrs: { title: room.customer_online ? "Online" : "Offline" },
+  });
+  const name = el("span", { className: "room-name", text: room.customer.name });
+  const time = el("time", { className: "room-time", text: formatTime(activity(room)) });
+  const top = el("div", { className: "room-top" }, online, name, time);
+  const preview = el("p", {
+    className: "room-preview",
+    text: room.last_message ? room.last_message.body : "No messages yet",
+  });
+  const email = el("span", { className: "room-email", text: room.customer.email });
+  const bottom = el("div", { className: "room-bottom" }, email);
+  if (room.status === "resolved") bottom.append(el("span", { className: "tag", text: "Resolved" }));
+  if (room.unread_count > 0) {
+    bottom.append(el("span", { className: "unread", text: String(room.unread_count) }));
+  }
+  const button = el("button", { className: "room", attrs: { type: "button" } }, top, preview, bottom);
+  button.addEventListener("click", () => openRoom(room.id));
+  const item = el("li", { className: room.id === openRoomId ? "active" : "" }, button);
+  item.dataset.id = String(room.id);
+  return item;
+}
+
+function redrawRooms() {
+  const ordered = [...rooms.values()].sort(compareRooms);
+  $("rooms").replaceChildren(...ordered.map((room) => {
+    const node = renderRoom(room);
+    roomNodes.set(room.id, node);
+    return node;
+  }));
+  $("rooms-empty").hidden = rooms.size > 0;
+  $("rooms-more").hidden = !nextCursor;
+}
+
+function matchesQuery(room) {
+  if (!query) return true;
+  const needle = query.toLowerCase();
+  return room.customer.name.toLowerCase().includes(needle)
+    || room.customer.email.toLowerCase().includes(needle);
+}
+
+function upsertRoom(room) {
+  if (!rooms.has(room.id) && !matchesQuery(room)) return;
+  rooms.set(room.id, room);
+  if (room.id === openRoomId) showRoomHeader(room);
+  redrawRooms();
+}
+
+async function loadRooms({ append = false } = {}) {
+  const payload = { limit: 50 };
+  if (query) payload.q = query;
+  if (append && nextCursor) payload.before = nextCursor;
+  const answer = await call(socket, "list_rooms", payload);
+  if (!answer.ok) return;
+  if (!append) rooms.clear();
+  answer.rooms.forEach((room) => rooms.set(room.id, room));
+  nextCursor = answer.next;
+  redrawRooms();
+}
+
+function showRoomHeader(room) {
+  $("room-title").textContent = room.customer.name;
+  const presence = room.customer_online ? "online" : "offline";
+  $("room-subtitle").textContent = `${room.customer.email} · ${presence} · ${room.status}`;
+  $("room-status").textContent = room.status === "open" ? "Mark resolved" : "Reopen";
+}
+
+async function openRoom(roomId) {
+  openRoomId = roomId;
+  $("placeholder").hidden = true;
+  $("conversation").hidden = false;
+  $("typing").hidden = true;
+  list = new MessageList({ list: $("message-list"), empty: $("empty"), me });
+  list.clear();
+  showRoomHeader(rooms.get(roomId));
+  redrawRooms();
+  composer.setEnabled(socket.connected);
+  await loadNewest(socket, list, roomId, $("load-older"));
+  markRead();
+  $("composer-input").focus();
+}
+
+function markRead() {
+  if (!openRoomId || !list || document.visibilityState !== "visible") return;
+  const latest = list.highestId;
+  if (latest) call(socket, "mark_read", { room_id: openRoomId, message_id: latest });
+}
+
+async function start() {
+  await loadRooms();
+  if (openRoomId && list) {
+    await resync(socket, list, openRoomId);
+    list.unsent().forEach((payload) => sendMessage(socket, list, payload));
+    markRead();
+  }
+}
+
+socket.on("room_created", upsertRoom);
+socket.on("room_updated", upsertRoom);
+
+socket.on("new_message", (message) => {
+  if (message.room_id === openRoomId && list) {
+    list.add(message);
+    if (message.author.id !== me.id) {
+      $("typing").hidden = true;
+      markRead();
+    }
+  }
+  if (!rooms.has(message.room_id) && !query) loadRooms();
+});
+
+socket.on("presence", (event) => {
+  if (!("user_id" in event)) return;
+  for (const room of rooms.values()) {
+    if (room.customer.id === event.user_id) upsertRoom({ ...room, customer_online: event.online });
+  }
+});
+
+socket.on("typing", (event) => {
+  if (event.room_id !== openRoomId || event.user.id === me.id) return;
+  clearTimeout(typingTimer);
+  $("typing").textContent = `${event.user.name} is typing…`;
+  $("typing").hidden = !event.is_typing;
+  if (event.is_typing) typingTimer = setTimeout(() => { $("typing").hidden = true; }, 6000);
+});
+
+let searchTimer = null;
+$("search").addEventListener("input", (event) => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => {
+    query = event.target.value.trim();
+    nextCursor = null;
+    loadRooms();
+  }, 250);
+});
+
+$("rooms-more").addEventListener("click", () => loadRooms({ append: true }));
+$("load-older").addEventListener("click", (event) => loadOlder(socket, list, openRoomId, event.target));
+$("room-status").addEventListener("click", async () => {
+  const room = rooms.get(openRoomId);
+  if (!room) return;
+  const status = room.status === "open" ? "resolved" : "open";
+  const answer = await call(socket, "set_status", { room_id: openRoomId, status });
+  if (answer.ok) upsertRoom(answer.room);
+});
+document.addEventListener("visibilitychange", markRead);

@@ -1,0 +1,310 @@
+// Shared by the customer page and the admin inbox: the socket, acknowledgements,
+// token renewal, the message list and the composer. User text is only ever set with
+// textContent: nothing a user typed becomes HTML.
+
+export const ACK_TIMEOUT_MS = 10000;
+
+export function readMe() {
+  return JSON.parse(document.getElementById("me").textContent);
+}
+
+export function el(tag, options = {}, ...children) {
+  const node = document.createElement(tag);
+  if (options.className) node.className = options.className;
+  if (options.text !== undefined) node.textContent = options.text;
+  for (const [name, value] of Object.entries(options.attrs || {})) node.setAttribute(name, value);
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+export function formatTime(iso) {
+  const date = new Date(iso);
+  const today = new Date();
+  const sameDay = date.toDateString() === today.toDateString();
+  return sameDay
+    ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+export function newClientId() {
+  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+  return `c-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
+}
+
+function readCookie(name) {
+  const match = document.cookie.split("; ").find((part) => part.startsWith(`${name}=`));
+  return match ? decodeURIComponent(match.slice(name.length + 1)) : null;
+}
+
+// Ask for a new access cookie with the HttpOnly refresh cookie (CSRF double submit).
+async function renewAccessCookie() {
+  try {
+    const response = await fetch("/api/auth/refresh", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-TOKEN": readCookie("csrf_refresh_token") || "" },
+    });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+// Emit with an acknowledgement; a lost answer becomes an error, never a hang.
+export function call(socket, event, payload) {
+  return new Promise((resolve) => {
+    socket.timeout(ACK_TIMEOUT_MS).emit(event, payload, (err, ack) => {
+      if (err) resolve({ ok: false, error: { code: "timeout", message: "No answer from the server." } });
+      else resolve(ack);
+    });
+  });
+}
+
+// The /chat socket. The page's HttpOnly access cookie proves who we are; when the
+// server refuses it or says the session expired, renew it once and connect again.
+export function connectChat({ onConnect, onState }) {
+  const socket = io("/chat", { withCredentials: true });
+  let renewals = 0;
+  const setState = (state, text) => onState && onState(state, text);
+
+  const renewAndReconnect = async () => {
+    setState("reconnecting", "Renewing your session…");
+    renewals += 1;
+    if (renewals > 3 || !(await renewAccessCookie())) {
+      window.location.assign("/login");
+      return;
+    }
+    socket.connect();
+  };
+
+  socket.on("connect", () => {
+    renewals = 0;
+    setState("connected", "Connected");
+    onConnect();
+  });
+  socket.on("disconnect", (reason) => {
+    if (reason === "io client disconnect") return;
+    setState("reconnecting", "Reconnecting…");
+  });
+  socket.on("connect_error", (err) => {
+    if (err && err.message === "unauthorized") renewAndReconnect();
+    else setState("offline", "Offline — retrying…");
+  });
+  socket.on("session_expired", () => renewAndReconnect());
+  socket.io.on("reconnect_failed", () => setState("offline", "Offline"));
+  return socket;
+}
+
+export function showConnection(node, state, text) {
+  node.dataset.state = state;
+  node.textContent = text;
+}
+
+// A list of messages kept in id order, with sends that wait for their ack.
+export class MessageList {
+  constructor({ list, empty, me }) {
+    this.list = list;
+    this.empty = empty;
+    this.me = me;
+    this.byId = new Map();
+    this.pending = new Map(); // client_id -> {node, payload}
+  }
+
+  clear() {
+    this.list.replaceChildren();
+    this.byId.clear();
+    this.pending.clear();
+    this.refreshEmpty();
+  }
+
+  get highestId() {
+    return this.byId.size ? Math.max(...this.byId.keys()) : 0;
+  }
+
+  get lowestId() {
+    return this.byId.size ? Math.min(...this.byId.keys()) : 0;
+  }
+
+  refreshEmpty() {
+    if (this.empty) this.empty.hidden = this.list.children.length > 0;
+  }
+
+  render(message, state) {
+    const mine = message.author && message.author.id === this.me.id;
+    const item = el("li", { className: `message ${mine ? "mine" : "theirs"} ${state || ""}` });
+    if (!mine) item.append(el("span", { className: "author", text: message.author.name }));
+    item.append(el("p", { className: "body", text: message.body }));
+    const meta = el("span", { className: "meta" });
+    meta.textContent = message.created_at ? formatTime(message.created_at) : "Sending…";
+    item.append(meta);
+    return item;
+  }
+
+  // Add a stored message (from history, an ack, or new_message) exactly once.
+  add(message) {
+    if (this.byId.has(message.id)) return false;
+    const waiting = message.client_id && this.pending.get(message.client_id);
+    const node = this.render(message);
+    node.dataset.id = String(message.id);
+    if (waiting) {
+      waiting.node.remove();
+      this.pending.delete(message.client_id);
+    }
+    const stick = this.isAtBottom();
+    const after = [...this.list.children].find(
+      (child) => child.dataset.id && Number(child.dataset.id) > message.id,
+    );
+    this.list.insertBefore(node, after || this.firstPendingNode());
+    this.byId.set(message.id, node);
+    this.refreshEmpty();
+    if (stick) this.scrollToBottom();
+    return true;
+  }
+
+  firstPendingNode() {
+    const first = this.pending.values().next();
+    return first.done ? null : first.value.node;
+  }
+
+  addPending(payload) {
+    const node = this.render({ author: this.me, body: payload.body }, "pending");
+    this.list.append(node);
+    this.pending.set(payload.client_id, { node, payload });
+    this.refreshEmpty();
+    this.scrollToBottom();
+  }
+
+  failPending(clientId, errorText, retry) {
+    const waiting = this.pending.get(clientId);
+    if (!waiting) return;
+    waiting.node.classList.add("failed");
+    const meta = waiting.node.querySelector(".meta");
+    meta.replaceChildren(el("span", { text: `Not sent: ${errorText} ` }));
+    const button = el("button", { className: "link-button", text: "Retry", attrs: { type: "button" } });
+    button.addEventListener("click", () => retry(waiting.payload));
+    meta.append(button);
+  }
+
+  markRetrying(clientId) {
+    const waiting = this.pending.get(clientId);
+    if (!waiting) return;
+    waiting.node.classList.remove("failed");
+    waiting.node.querySelector(".meta").textContent = "Sending…";
+  }
+
+  unsent() {
+    return [...this.pending.values()].map((p) => p.payload);
+  }
+
+  isAtBottom() {
+    const box = this.list.closest(".messages");
+    return !box || box.scrollHeight - box.scrollTop - box.clientHeight < 60;
+  }
+
+  scrollToBottom() {
+    const box = this.list.closest(".messages");
+    if (box) box.scrollTop = box.scrollHeight;
+  }
+}
+
+// Send with a client_id; on failure keep the text and offer a retry with the same id.
+export async function sendMessage(socket, list, payload) {
+  list.markRetrying(payload.client_id);
+  const ack = await call(socket, "send_message", payload);
+  if (ack.ok) list.add(ack.message);
+  else {
+    const reason = ack.error ? ack.error.message : "unknown error";
+    list.failPending(payload.client_id, reason, (again) => sendMessage(socket, list, again));
+  }
+  return ack;
+}
+
+// The composer: Enter sends, Shift+Enter is a new line; the draft survives reconnects.
+export class Composer {
+  constructor({ form, input, counter, button, onSend, onTyping }) {
+    Object.assign(this, { form, input, counter, button, onSend, onTyping });
+    this.enabled = false;
+    this.lastTyping = 0;
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.submit();
+      }
+    });
+    input.addEventListener("input", () => {
+      this.updateCounter();
+      const now = Date.now();
+      if (this.onTyping && this.enabled && now - this.lastTyping > 2500) {
+        this.lastTyping = now;
+        this.onTyping(true);
+      }
+    });
+    input.addEventListener("blur", () => this.stopTyping());
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    this.updateCounter();
+  }
+
+  updateCounter() {
+    const length = [...this.input.value.trim()].length;
+    this.counter.textContent = `${length} / 4000`;
+    this.counter.classList.toggle("over", length > 4000);
+  }
+
+  setEnabled(enabled) {
+    this.enabled = enabled;
+    this.button.disabled = !enabled;
+    this.input.placeholder = enabled
+      ? "Write a message… (Enter to send, Shift+Enter for a new line)"
+      : "Reconnecting… your draft is kept";
+  }
+
+  stopTyping() {
+    if (this.onTyping && this.lastTyping) {
+      this.lastTyping = 0;
+      this.onTyping(false);
+    }
+  }
+
+  submit() {
+    const body = this.input.value.trim();
+    if (!this.enabled || !body || [...body].length > 4000) return;
+    this.input.value = "";
+    this.updateCounter();
+    this.stopTyping();
+    this.onSend(body);
+  }
+}
+
+// Page through history after `afterId` until the server says there is no more.
+export async function resync(socket, list, roomId) {
+  let after = list.highestId;
+  for (;;) {
+    const page = await call(socket, "history", { room_id: roomId, after_id: after, limit: 200 });
+    if (!page.ok) return page;
+    page.messages.forEach((m) => list.add(m));
+    if (!page.has_more || !page.messages.length) return page;
+    after = page.messages[page.messages.length - 1].id;
+  }
+}
+
+export async function loadOlder(socket, list, roomId, button) {
+  const page = await call(socket, "history", { room_id: roomId, before_id: list.lowestId, limit: 50 });
+  if (!page.ok) return;
+  const box = list.list.closest(".messages");
+  const fromBottom = box.scrollHeight - box.scrollTop;
+  page.messages.forEach((m) => list.add(m));
+  box.scrollTop = box.scrollHeight - fromBottom;
+  button.hidden = !page.has_more;
+}
+
+export async function loadNewest(socket, list, roomId, button) {
+  const page = await call(socket, "history", { room_id: roomId, limit: 50 });
+  if (!page.ok) return page;
+  page.messages.forEach((m) => list.add(m));
+  button.hidden = !page.has_more;
+  list.scrollToBottom();
+  return page;
+}

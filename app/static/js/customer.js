@@ -1,0 +1,96 @@
+// The customer's page: their one conversation with the support team.
+import {
+  Composer, MessageList, call, connectChat, loadNewest, loadOlder, newClientId, readMe,
+  resync, sendMessage, showConnection,
+} from "./common.js";
+
+const me = readMe();
+const $ = (id) => document.getElementById(id);
+const list = new MessageList({ list: $("message-list"), empty: $("empty"), me });
+const connection = $("connection");
+const typingLine = $("typing");
+let roomId = null;
+let typingTimer = null;
+
+const socket = connectChat({
+  onConnect: () => start(),
+  onState: (state, text) => {
+    showConnection(connection, state, text);
+    composer.setEnabled(state === "connected" && roomId !== null);
+  },
+});
+
+const composer = new Composer({
+  form: $("composer"),
+  input: $("composer-input"),
+  counter: $("composer-counter"),
+  button: $("composer-send"),
+  onSend: (body) => {
+    const payload = { body, client_id: newClientId(), room_id: roomId };
+    list.addPending(payload);
+    sendMessage(socket, list, payload);
+  },
+  onTyping: (isTyping) => roomId && call(socket, "typing", { room_id: roomId, is_typing: isTyping }),
+});
+
+async function start() {
+  const answer = await call(socket, "list_rooms", {});
+  if (!answer.ok || !answer.rooms.length) {
+    showConnection(connection, "offline", "Could not open your conversation — retrying…");
+    setTimeout(() => socket.connected && start(), 3000);
+    return;
+  }
+  const room = answer.rooms[0];
+  const firstLoad = roomId === null;
+  roomId = room.id;
+  showResolved(room.status);
+  composer.setEnabled(true);
+  if (firstLoad) await loadNewest(socket, list, roomId, $("load-older"));
+  else await resync(socket, list, roomId);
+  list.unsent().forEach((payload) => sendMessage(socket, list, payload)); // same client_id
+  markRead();
+}
+
+function showResolved(status) {
+  $("resolved-banner").hidden = status !== "resolved";
+}
+
+// Tell the server what we have read, when the page is actually being looked at.
+function markRead() {
+  if (!roomId || document.visibilityState !== "visible") return;
+  const latest = list.highestId;
+  if (latest) call(socket, "mark_read", { room_id: roomId, message_id: latest });
+}
+
+socket.on("new_message", (message) => {
+  if (message.room_id !== roomId && roomId !== null) return;
+  if (roomId === null) roomId = message.room_id;
+  list.add(message);
+  if (message.author.id !== me.id) {
+    typingLine.hidden = true;
+    markRead();
+  }
+});
+
+socket.on("room_updated", (room) => {
+  if (room.id === roomId) showResolved(room.status);
+});
+
+socket.on("typing", (event) => {
+  if (event.room_id !== roomId || event.user.id === me.id) return;
+  clearTimeout(typingTimer);
+  typingLine.textContent = `${event.user.name} is typing…`;
+  typingLine.hidden = !event.is_typing;
+  if (event.is_typing) typingTimer = setTimeout(() => { typingLine.hidden = true; }, 6000);
+});
+
+socket.on("presence", (event) => {
+  if ("admins_online" in event) {
+    $("support-presence").textContent = event.admins_online
+      ? "Our team is online"
+      : "Our team is away — we will answer as soon as we are back";
+  }
+});
+
+$("load-older").addEventListener("click", (event) => loadOlder(socket, list, roomId, event.target));
+document.addEventListener("visibilitychange", markRead);
