@@ -304,6 +304,7 @@ export async function loadNewest(socket, list, roomId, button) {
   const page = await call(socket, "history", { room_id: roomId, limit: 50 });
   if (!page.ok) return page;
   page.messages.forEach((m) => list.add(m));
+  list.refreshEmpty();
   button.hidden = !page.has_more;
   list.scrollToBottom();
   return page;

@@ -1,0 +1,97 @@
+"""The two pages in a real browser (Debian's Chromium driven by Playwright), against
+`python wsgi.py`: a customer and an admin talk, live, and user text stays text."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.live import LiveServer
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="needs the playwright package (pip install playwright)"
+)
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def live(database_url):
+    server = LiveServer(database_url, "eventlet", CHAT_RATE_LIMIT="1000/10")
+    try:
+        yield server.start()
+    finally:
+        server.close()
+
+
+def log_in(browser, live, email, password):
+    page = browser.new_context().new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(live.url + "/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+    page.errors = errors
+    return page
+
+
+def bodies(page):
+    return page.eval_on_selector_all(
+        "#message-list .body", "nodes => nodes.map(n => n.textContent)"
+    )
+
+
+def test_customer_and_admin_talk_live_and_text_stays_text(browser, live, users):
+    live.register_and_login("browser-carl@example.com", "Carl <b>Bold</b>")
+    admin = users.make("admin", name="Ada Admin")
+    customer = log_in(browser, live, "browser-carl@example.com", "correct horse battery")
+    support = log_in(browser, live, admin.email, admin.password)
+    assert customer.url.endswith("/chat") and support.url.endswith("/admin")
+
+    customer.fill("#composer-input", "My parcel is late")
+    customer.press("#composer-input", "Enter")
+    customer.fill("#composer-input", "<img src=x onerror=alert(1)>")
+    customer.press("#composer-input", "Enter")
+
+    # The inbox shows the room live, with the latest message as text.
+    support.wait_for_selector(".rooms li .room", timeout=15000)
+    support.wait_for_function(
+        "document.querySelector('.room-preview')?.textContent === '<img src=x onerror=alert(1)>'",
+        timeout=15000,
+    )
+    assert support.text_content(".room-name") == "Carl <b>Bold</b>"
+    assert support.text_content(".unread") == "2"
+
+    support.click(".rooms li .room")
+    support.wait_for_function("document.querySelectorAll('#message-list li').length === 2")
+    support.fill("#composer-input", "We are on it, Carl.")
+    support.press("#composer-input", "Enter")
+
+    customer.wait_for_function(
+        "[...document.querySelectorAll('#message-list .body')]"
+        ".some(n => n.textContent === 'We are on it, Carl.')",
+        timeout=15000,
+    )
+    assert bodies(customer) == [
+        "My parcel is late",
+        "<img src=x onerror=alert(1)>",
+        "We are on it, Carl.",
+    ]
+    for page in (customer, support):
+        assert page.eval_on_selector_all("#message-list img, .rooms img", "n => n.length") == 0
+        assert page.eval_on_selector_all("b", "n => n.length") == 0
+        assert page.errors == []
