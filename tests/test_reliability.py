@@ -169,12 +169,14 @@ def test_database_outage_mid_stream_acks_honestly_and_recovers(server, database_
         before = [send(i) for i in range(30)]
         outage.begin()
         during = [send(i) for i in range(30, 60)]
+        health_during = requests.get(live.url + "/healthz", timeout=5).status_code
         outage.end()
         after = [send(i) for i in range(60, 90)]
     finally:
         outage.close()
 
     assert all(a["ok"] for a in before)
+    assert health_during == 503
     assert {a["error"]["code"] for a in during if not a["ok"]} == {"internal_error"}
     assert not any(a["ok"] for a in during), "no send can be stored while the database is away"
     assert all(a["ok"] for a in after), [a for a in after if not a["ok"]]  # recovered by itself
