@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from .errors import ChatError
 from .services.users import get_user_by_email, register_user
@@ -22,6 +23,7 @@ def register_commands(app: Flask) -> None:
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.option("--email", required=True, help="The admin's login email.")
 @click.option("--name", required=True, help="The name customers see.")
 @click.option(
@@ -41,6 +43,7 @@ def create_admin(email: str, name: str, password: str) -> None:
 
 
 @click.command("demo-accounts")
+@with_appcontext
 def demo_accounts() -> None:
     """Create (once) and print the demo accounts; development only."""
     if current_app.config["ENV_NAME"] != "development":
