@@ -186,3 +186,14 @@ def test_events_of_a_deleted_account_are_unauthorized(app, connect, customer):
         db.session.delete(db.session.get(User, customer.id))
         db.session.commit()
     assert emit(client, "list_rooms")["error"]["code"] == "unauthorized"
+
+
+def test_failure_after_registration_leaves_nobody_online(app, connect, customer, monkeypatch):
+    import app.sockets as sockets
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("injected failure after the socket was registered")
+
+    monkeypatch.setattr(sockets.housekeeping, "start", explode)
+    assert not connect(customer).is_connected("/chat")
+    assert app.extensions["chat_registry"].online([customer.id]) == set()

@@ -72,7 +72,15 @@ class ChatNamespace(Namespace):
             raise ConnectionRefusedError("unauthorized") from None
         except Exception:
             current_app.logger.exception("socket connect failed; refused")
+            self._forget_half_open()
             raise ConnectionRefusedError("unauthorized") from None
+
+    def _forget_half_open(self) -> None:
+        # A failure after the registry learned of the socket must not leave it "online".
+        try:
+            current_registry().remove(request.sid)
+        except Exception:
+            current_app.logger.exception("could not forget a refused socket")
 
     def _open(self, user: User, claims: dict) -> None:
         join_room(events.user_channel(user.id))
