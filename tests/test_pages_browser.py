@@ -95,3 +95,33 @@ def test_customer_and_admin_talk_live_and_text_stays_text(browser, live, users):
         assert page.eval_on_selector_all("#message-list img, .rooms img", "n => n.length") == 0
         assert page.eval_on_selector_all("b", "n => n.length") == 0
         assert page.errors == []
+
+
+@pytest.fixture
+def short_lived(database_url):
+    server = LiveServer(database_url, "gevent", JWT_ACCESS_TOKEN_EXPIRES=3)
+    try:
+        yield server.start()
+    finally:
+        server.close()
+
+
+def test_page_renews_its_session_and_keeps_the_draft(browser, short_lived):
+    short_lived.register_and_login("renewing@example.com", "Rene")
+    page = log_in(browser, short_lived, "renewing@example.com", "correct horse battery")
+    renewals = []
+    page.on("request", lambda r: r.url.endswith("/api/auth/refresh") and renewals.append(r))
+    page.fill("#composer-input", "a draft written slowly")
+
+    page.wait_for_timeout(5000)  # the 3-second access token expires at least once
+
+    assert renewals, "the page never renewed its access cookie"
+    page.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+    assert page.input_value("#composer-input") == "a draft written slowly"
+    page.press("#composer-input", "Enter")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#message-list .message:not(.pending) .body')]"
+        ".some(n => n.textContent === 'a draft written slowly')",
+        timeout=15000,
+    )
+    assert page.errors == []

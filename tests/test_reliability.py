@@ -219,6 +219,85 @@ def test_fifty_racing_first_messages_make_exactly_one_room(server, database_url)
         assert cur.fetchone()[0] == 50
 
 
+def test_a_retry_racing_on_two_sockets_is_stored_once(server, database_url, users):
+    """The same client_id sent from two tabs at the same instant: one message, both
+    acks carry it, and the admins hear it once."""
+    live = server()
+    token = live.register_and_login("twin@example.com", "Twin Tabs")["access_token"]
+    tab1, tab2 = live.client(token), live.client(token)
+    admin = users.make("admin")
+    listener = live.client(live.login(admin.email, admin.password)["access_token"])
+    for round_ in range(10):
+        barrier = threading.Barrier(2)
+        acks = []
+
+        def send(sio, n=round_, b=barrier, out=acks):
+            b.wait(timeout=10)
+            out.append(call(sio, "send_message", {"body": f"twin {n}", "client_id": f"t-{n}"}))
+
+        threads = [threading.Thread(target=send, args=(tab,)) for tab in (tab1, tab2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=20)
+        assert [a["ok"] for a in acks] == [True, True], acks
+        assert acks[0]["message"] == acks[1]["message"]
+    rows = stored_messages(database_url)
+    assert sorted(r[3] for r in rows) == sorted(f"t-{n}" for n in range(10))
+    assert wait_for(lambda: len(heard(listener, "new_message")) >= 10, timeout=5)
+    assert sorted(m["client_id"] for m in heard(listener, "new_message")) == sorted(
+        f"t-{n}" for n in range(10)
+    )
+
+
+def test_a_reader_following_after_id_never_misses_a_message(server, database_url, users):
+    """Ids grow in commit order inside a room: while several writers send concurrently,
+    a reader that only ever asks for messages after the highest id it has seen ends
+    with every stored message."""
+    live = server()
+    customer = live.register_and_login("busy@example.com", "Busy Room")
+    admin = users.make("admin")
+    admin_token = live.login(admin.email, admin.password)["access_token"]
+    writers = [live.client(customer["access_token"]) for _ in range(3)]
+    writers += [live.client(admin_token) for _ in range(2)]
+    room_id = call(writers[0], "send_message", {"body": "opening"})["message"]["room_id"]
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    done = threading.Event()
+    seen: list[int] = []
+
+    def read():
+        after = 0
+        while True:
+            finished = done.is_set()
+            r = requests.get(
+                f"{live.url}/api/rooms/{room_id}/messages",
+                params={"after_id": after, "limit": 200},
+                headers=headers,
+                timeout=10,
+            )
+            page = r.json()["messages"]
+            seen.extend(m["id"] for m in page)
+            after = seen[-1] if seen else after
+            if finished and not page:
+                return
+
+    def write(sio, k):
+        for i in range(30):
+            assert call(sio, "send_message", {"room_id": room_id, "body": f"w{k}-{i}"})["ok"]
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    threads = [threading.Thread(target=write, args=(sio, k)) for k, sio in enumerate(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    done.set()
+    reader.join(timeout=30)
+    assert sorted(seen) == [r[0] for r in stored_messages(database_url)]
+    assert len(seen) == 1 + 5 * 30
+
+
 def closed_within(sio, deadline: float) -> bool:
     return wait_for(lambda: not sio.connected, timeout=max(0.0, deadline - time.time()))
 
