@@ -8,6 +8,7 @@ drop and reconnect (with their built-in jitter) to whatever serves next.
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 
@@ -85,12 +86,33 @@ def _wait_for_stop_signal(sleep) -> None:
         sleep(0.2)
 
 
+def _no_delay(sock) -> None:
+    # An ack follows the sender's own new_message at once: two small writes. With
+    # Nagle's algorithm the second waits for the client's delayed TCP ACK (~40 ms).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _NoDelayListener:
+    """A listening socket whose accepted connections send small frames at once."""
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+
+    def accept(self):
+        conn, address = self._sock.accept()
+        _no_delay(conn)
+        return conn, address
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
 def _serve_eventlet(app, socketio, host, port, log) -> None:
     import eventlet
     import eventlet.wsgi
 
     listener = eventlet.listen((host, port))
-    server = eventlet.spawn(eventlet.wsgi.server, listener, app, log_output=log)
+    server = eventlet.spawn(eventlet.wsgi.server, _NoDelayListener(listener), app, log_output=log)
     _wait_for_stop_signal(eventlet.sleep)
     _drain(app, socketio, listener.close)
     server.kill()
@@ -100,7 +122,12 @@ def _serve_gevent(app, socketio, host, port, log) -> None:
     import gevent
     from gevent import pywsgi
 
-    server = pywsgi.WSGIServer((host, port), app, log="default" if log else None)
+    class NoDelayServer(pywsgi.WSGIServer):
+        def handle(self, sock, address):
+            _no_delay(sock)
+            super().handle(sock, address)
+
+    server = NoDelayServer((host, port), app, log="default" if log else None)
     server.start()
     _wait_for_stop_signal(gevent.sleep)
     _drain(app, socketio, server.close)
