@@ -139,15 +139,15 @@ def room_views(viewer: User | _AdminView, rooms: list[ChatRoom]) -> list[dict]:
 
 def _unread_counts(viewer: User | _AdminView, ids: list[int]) -> dict[int, int]:
     if viewer.is_admin:  # the customer's messages after the admins' shared mark
-        mine = Message.author_id == ChatRoom.customer_id
+        counted = Message.author_id == ChatRoom.customer_id
         mark = ChatRoom.admin_read_id
     else:  # the admins' messages after the customer's mark
-        mine = Message.author_id != ChatRoom.customer_id
+        counted = Message.author_id != ChatRoom.customer_id
         mark = ChatRoom.customer_read_id
     query = (
         select(Message.room_id, func.count())
         .join(ChatRoom, ChatRoom.id == Message.room_id)
-        .where(Message.room_id.in_(ids), mine, Message.id > func.coalesce(mark, 0))
+        .where(Message.room_id.in_(ids), counted, Message.id > func.coalesce(mark, 0))
         .group_by(Message.room_id)
     )
     return dict(db.session.execute(query).all())
