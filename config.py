@@ -50,6 +50,7 @@ class Config:
     JWT_TOKEN_LOCATION = ["headers", "cookies"]
     JWT_COOKIE_SECURE = False
     JWT_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SAMESITE = "Lax"
     JWT_COOKIE_CSRF_PROTECT = True
     JWT_ACCESS_COOKIE_PATH = "/"
     JWT_REFRESH_COOKIE_PATH = "/"
@@ -113,6 +114,7 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     ENV_NAME = "production"
     JWT_COOKIE_SECURE = True
+    SESSION_COOKIE_SECURE = True  # Flask's session holds the forms' CSRF secret
 
     def default_secret(self, name: str) -> str:
         raise ConfigError(f"{name.upper()} must be set in production")

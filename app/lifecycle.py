@@ -122,7 +122,29 @@ def _serve_gevent(app, socketio, host, port, log) -> None:
     import gevent
     from gevent import pywsgi
 
+    class Handler(pywsgi.WSGIHandler):
+        def run_application(self):
+            upgrade = self.environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+            if not upgrade:
+                return super().run_application()
+            self.result = self.application(self.environ, self.start_response)
+            status = self.status.decode() if isinstance(self.status, bytes) else self.status
+            if status is None or status.startswith("200"):
+                # simple-websocket answered the upgrade (101) on the raw socket, and the
+                # WebSocket has now ended; Engine.IO then returns an empty 200 that
+                # pywsgi would write onto it, which browsers report as an "Invalid
+                # frame header". A refused upgrade is a 400, and is sent as usual.
+                self.close_connection = True
+                self.result = None
+                return None
+            try:
+                self.process_result()  # the upgrade was refused with a normal response
+            finally:
+                self.result = None
+
     class NoDelayServer(pywsgi.WSGIServer):
+        handler_class = Handler
+
         def handle(self, sock, address):
             _no_delay(sock)
             super().handle(sock, address)

@@ -65,6 +65,17 @@ class Stream:
         raise TimeoutError(f"message {i} was never acknowledged")
 
 
+def call_when_connected(sio, event, payload, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call(sio, event, payload)
+        except SEND_ERRORS:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def stored_messages(database_url: str) -> list[tuple]:
     with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT id, room_id, body, client_id FROM messages ORDER BY id")
@@ -72,10 +83,13 @@ def stored_messages(database_url: str) -> list[tuple]:
 
 
 def resync(sio, room_id: int) -> list[dict]:
-    """What a client that lost everything rebuilds with `history` and `after_id`."""
+    """What a client that lost everything rebuilds with `history` and `after_id`
+    (retrying, as a client does, while it is between two connections)."""
     messages, after = [], 0
     while True:
-        page = call(sio, "history", {"room_id": room_id, "after_id": after, "limit": 50})
+        page = call_when_connected(
+            sio, "history", {"room_id": room_id, "after_id": after, "limit": 50}
+        )
         messages += page["messages"]
         if not page["has_more"]:
             return messages
