@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,26 @@ def drain(*clients):
     """Forget what these clients heard so far (presence notices on connect, …)."""
     for client in clients:
         client.get_received("/chat")
+
+
+def forged(app, account, *, key=None, algorithm="HS256", drop=(), **overrides):
+    """A token shaped like the app's access tokens, signed as the test says (or not at
+    all): the bad-token tests change one thing at a time."""
+    import jwt as pyjwt
+
+    now = int(time.time())
+    claims = {
+        "sub": str(account.id),
+        "type": "access",
+        "fresh": False,
+        "jti": "j-1",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+    }
+    claims.update(overrides)
+    for name in drop:
+        claims.pop(name)
+    if algorithm == "none":
+        return pyjwt.encode(claims, None, algorithm="none")
+    return pyjwt.encode(claims, key or app.config["JWT_SECRET_KEY"], algorithm=algorithm)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
-import jwt as pyjwt
 import pytest
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import emit
+from tests.conftest import emit, forged
 
 USER_KEYS = {"id", "name", "email", "role"}
 ROOM_KEYS = {
@@ -129,28 +127,11 @@ def test_me_answers_the_user(http, users, customer):
     }
 
 
-def claims_for(account, **overrides):
-    now = int(time.time())
-    claims = {
-        "sub": str(account.id),
-        "type": "access",
-        "fresh": False,
-        "jti": "jti-x",
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-        **overrides,
-    }
-    return {k: v for k, v in claims.items() if v is not None}
-
-
 BAD_TOKENS = {
     "garbage": lambda app, users, acc: "not-a-token",
-    "wrong-key": lambda app, users, acc: pyjwt.encode(claims_for(acc), "k" * 40, "HS256"),
-    "alg-none": lambda app, users, acc: pyjwt.encode(claims_for(acc), None, algorithm="none"),
-    "no-exp": lambda app, users, acc: pyjwt.encode(
-        claims_for(acc, exp=None), app.config["JWT_SECRET_KEY"], "HS256"
-    ),
+    "wrong-key": lambda app, users, acc: forged(app, acc, key="k" * 40),
+    "alg-none": lambda app, users, acc: forged(app, acc, algorithm="none"),
+    "no-exp": lambda app, users, acc: forged(app, acc, drop=("exp",)),
     "expired": lambda app, users, acc: users.token(acc, expires_delta=timedelta(seconds=-1)),
     "refresh": lambda app, users, acc: users.token(acc, "refresh"),
 }

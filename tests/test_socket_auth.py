@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
-import jwt as pyjwt
 import pytest
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import emit
-
-
-def forged(app, account, *, key=None, algorithm="HS256", drop=(), **overrides):
-    """A token shaped like ours, signed as the test says (or not at all)."""
-    now = int(time.time())
-    claims = {
-        "sub": str(account.id),
-        "type": "access",
-        "fresh": False,
-        "jti": "j-1",
-        "iat": now,
-        "nbf": now,
-        "exp": now + 600,
-    }
-    claims.update(overrides)
-    for name in drop:
-        claims.pop(name)
-    if algorithm == "none":
-        return pyjwt.encode(claims, None, algorithm="none")
-    return pyjwt.encode(claims, key or app.config["JWT_SECRET_KEY"], algorithm=algorithm)
+from tests.conftest import emit, forged
 
 
 def test_forged_helper_makes_a_token_the_server_accepts(app, connect, customer):

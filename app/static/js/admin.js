@@ -1,7 +1,7 @@
 // The admin inbox: every customer's room, live, and the open conversation.
 import {
-  Composer, MessageList, call, connectChat, el, formatTime, loadNewest, loadOlder, newClientId,
-  readMe, resync, sendMessage, showConnection,
+  MessageList, call, connectChat, el, formatTime, loadNewest, loadOlder,
+  readMe, resync, roomComposer, sendMessage, showConnection,
 } from "./common.js";
 
 const me = readMe();
@@ -22,19 +22,7 @@ const socket = connectChat({
   },
 });
 
-const composer = new Composer({
-  form: $("composer"),
-  input: $("composer-input"),
-  counter: $("composer-counter"),
-  button: $("composer-send"),
-  onSend: (body) => {
-    const payload = { body, client_id: newClientId(), room_id: openRoomId };
-    list.addPending(payload);
-    sendMessage(socket, list, payload);
-  },
-  onTyping: (isTyping) =>
-    openRoomId && call(socket, "typing", { room_id: openRoomId, is_typing: isTyping }),
-});
+const composer = roomComposer(socket, () => openRoomId, () => list);
 
 function activity(room) {
   return room.last_message ? room.last_message.created_at : room.created_at;

@@ -278,6 +278,25 @@ export class Composer {
   }
 }
 
+// The composer under a conversation: sends go to the current room with a fresh
+// client_id, shown as pending in the current list until acknowledged.
+export function roomComposer(socket, currentRoom, currentList) {
+  const $ = (id) => document.getElementById(id);
+  return new Composer({
+    form: $("composer"),
+    input: $("composer-input"),
+    counter: $("composer-counter"),
+    button: $("composer-send"),
+    onSend: (body) => {
+      const payload = { body, client_id: newClientId(), room_id: currentRoom() };
+      currentList().addPending(payload);
+      sendMessage(socket, currentList(), payload);
+    },
+    onTyping: (isTyping) =>
+      currentRoom() && call(socket, "typing", { room_id: currentRoom(), is_typing: isTyping }),
+  });
+}
+
 // Page through history after `afterId` until the server says there is no more.
 export async function resync(socket, list, roomId) {
   let after = list.highestId;

@@ -1,7 +1,7 @@
 // The customer's page: their one conversation with the support team.
 import {
-  Composer, MessageList, call, connectChat, loadNewest, loadOlder, newClientId, readMe,
-  resync, sendMessage, showConnection,
+  MessageList, call, connectChat, loadNewest, loadOlder, readMe,
+  resync, roomComposer, sendMessage, showConnection,
 } from "./common.js";
 
 const me = readMe();
@@ -20,18 +20,7 @@ const socket = connectChat({
   },
 });
 
-const composer = new Composer({
-  form: $("composer"),
-  input: $("composer-input"),
-  counter: $("composer-counter"),
-  button: $("composer-send"),
-  onSend: (body) => {
-    const payload = { body, client_id: newClientId(), room_id: roomId };
-    list.addPending(payload);
-    sendMessage(socket, list, payload);
-  },
-  onTyping: (isTyping) => roomId && call(socket, "typing", { room_id: roomId, is_typing: isTyping }),
-});
+const composer = roomComposer(socket, () => roomId, () => list);
 
 async function start() {
   const answer = await call(socket, "list_rooms", {});
