@@ -354,3 +354,9 @@ def test_logout_closes_the_tokens_sockets_within_a_second(server):
         timeout=5,
     )
     assert me.status_code == 401
+    errors = []
+    again = socketio.Client(reconnection=False)
+    again.on("connect_error", errors.append, namespace="/chat")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        again.connect(live.url, namespaces=["/chat"], auth={"token": tokens["access_token"]})
+    assert errors == [{"message": "unauthorized"}]
