@@ -312,6 +312,16 @@ def test_a_reader_following_after_id_never_misses_a_message(server, database_url
     assert len(seen) == 1 + 5 * 30
 
 
+def assert_refused(live, token: str) -> None:
+    """A new socket with `token` gets connect_error 'unauthorized'."""
+    errors = []
+    again = socketio.Client(reconnection=False)
+    again.on("connect_error", errors.append, namespace="/chat")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        again.connect(live.url, namespaces=["/chat"], auth={"token": token})
+    assert errors == [{"message": "unauthorized"}]
+
+
 def closed_within(sio, deadline: float) -> bool:
     return wait_for(lambda: not sio.connected, timeout=max(0.0, deadline - time.time()))
 
@@ -325,12 +335,7 @@ def test_expired_token_closes_the_socket_within_a_second(server):
     exp = jwt.decode(tokens["access_token"], options={"verify_signature": False})["exp"]
     assert closed_within(sio, exp + 1.0), "socket outlived its token by more than a second"
     assert heard(sio, "session_expired") == [{}]
-    errors = []
-    again = socketio.Client(reconnection=False)
-    again.on("connect_error", errors.append, namespace="/chat")
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        again.connect(live.url, namespaces=["/chat"], auth={"token": tokens["access_token"]})
-    assert errors == [{"message": "unauthorized"}]
+    assert_refused(live, tokens["access_token"])
 
 
 def test_logout_closes_the_tokens_sockets_within_a_second(server):
@@ -354,9 +359,4 @@ def test_logout_closes_the_tokens_sockets_within_a_second(server):
         timeout=5,
     )
     assert me.status_code == 401
-    errors = []
-    again = socketio.Client(reconnection=False)
-    again.on("connect_error", errors.append, namespace="/chat")
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        again.connect(live.url, namespaces=["/chat"], auth={"token": tokens["access_token"]})
-    assert errors == [{"message": "unauthorized"}]
+    assert_refused(live, tokens["access_token"])
