@@ -26,8 +26,3 @@ def transaction() -> Iterator[Session]:
         session.rollback()
         raise
 
-
-def release_session() -> None:
-    """Give the connection back to the pool (socket events have no request teardown of
-    their own beyond the app context; call this where work runs outside one)."""
-    db.session.remove()
