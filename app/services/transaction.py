@@ -25,4 +25,3 @@ def transaction() -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
-

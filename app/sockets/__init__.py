@@ -26,6 +26,8 @@ from . import housekeeping
 from .handshake import authenticate_handshake
 
 NAMESPACE = events.NAMESPACE
+LIFECYCLE = ("connect", "disconnect")
+UNKNOWN_EVENT = {"ok": False, "error": {"code": "not_found", "message": "Unknown event."}}
 
 
 def acknowledged(handler: Callable[..., dict]):
@@ -52,9 +54,22 @@ def acknowledged(handler: Callable[..., dict]):
 class ChatNamespace(Namespace):
     def trigger_event(self, event: str, *args):
         # Unknown events still get an answer rather than an empty acknowledgement.
-        if event not in ("connect", "disconnect") and not hasattr(self, f"on_{event}"):
-            return {"ok": False, "error": {"code": "not_found", "message": "Unknown event."}}
+        if event in LIFECYCLE:
+            if self.sent_by_client(args[0] if args else None):
+                return UNKNOWN_EVENT
+        elif not hasattr(self, f"on_{event}"):
+            return UNKNOWN_EVENT
         return super().trigger_event(event, *args)
+
+    def sent_by_client(self, sid: str | None) -> bool:
+        """Whether a `connect` or `disconnect` came from the client as an ordinary event.
+
+        python-socketio hands `42/chat,["disconnect"]` to the namespace like any other
+        event. The real lifecycle calls come while the socket is half-open: still
+        connecting (before it was accepted) or already disconnecting. A client can only
+        send events over a fully connected socket, so that state tells them apart.
+        """
+        return sid is not None and self.socketio.server.manager.is_connected(sid, self.namespace)
 
     def on_connect(self, auth=None):
         # Fail closed: *any* error refuses the socket. Raising anything but
