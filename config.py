@@ -31,12 +31,27 @@ def _instance_secret(name: str) -> str:
     return path.read_text().strip()
 
 
-def parse_rate_limit(text: str) -> tuple[int, int]:
+def parse_rate_limit(text: str, name: str = "CHAT_RATE_LIMIT") -> tuple[int, int]:
     """Parse `COUNT/SECONDS` (for example `20/10`) into a pair of positive ints."""
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
     if not match or int(match[1]) < 1 or int(match[2]) < 1:
-        raise ConfigError(f"CHAT_RATE_LIMIT must look like COUNT/SECONDS, got {text!r}")
+        raise ConfigError(f"{name} must look like COUNT/SECONDS, got {text!r}")
     return int(match[1]), int(match[2])
+
+
+def as_limiter_string(pair: tuple[int, int]) -> str:
+    """`(5, 60)` as Flask-Limiter writes it: `5 per 60 second`."""
+    return f"{pair[0]} per {pair[1]} second"
+
+
+def _positive_int(env, name: str, default: int) -> int:
+    text = env.get(name, str(default))
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+MIN_SECRET_BYTES = 32
 
 
 class Config:
@@ -61,6 +76,9 @@ class Config:
     MAX_CONTENT_LENGTH = 64 * 1024
     SOCKETIO_MAX_HTTP_BUFFER_SIZE = 64 * 1024
     DEMO_ACCOUNTS = False
+    HSTS = None  # Strict-Transport-Security, sent only where the site is HTTPS
+    RATELIMIT_HEADERS_ENABLED = True  # Retry-After on every 429
+    RATELIMIT_STRATEGY = "moving-window"
 
     def __init__(self) -> None:
         env = os.environ
@@ -71,6 +89,30 @@ class Config:
             seconds=int(env.get("JWT_ACCESS_TOKEN_EXPIRES", "900"))
         )
         self.CHAT_RATE_LIMIT = parse_rate_limit(env.get("CHAT_RATE_LIMIT", "20/10"))
+        # Every other socket event has a budget of its own, per user and event.
+        self.CHAT_EVENT_RATE_LIMIT = parse_rate_limit(
+            env.get("CHAT_EVENT_RATE_LIMIT", "60/10"), "CHAT_EVENT_RATE_LIMIT"
+        )
+        self.CHAT_MAX_SOCKETS_PER_USER = _positive_int(env, "CHAT_MAX_SOCKETS_PER_USER", 20)
+        # Logins and sign-ups, as COUNT/SECONDS (Flask-Limiter keeps the counts).
+        self.LOGIN_RATE_LIMIT_ACCOUNT = as_limiter_string(
+            parse_rate_limit(
+                env.get("LOGIN_RATE_LIMIT_ACCOUNT", "5/60"), "LOGIN_RATE_LIMIT_ACCOUNT"
+            )
+        )
+        self.LOGIN_RATE_LIMIT_ADDRESS = as_limiter_string(
+            parse_rate_limit(
+                env.get("LOGIN_RATE_LIMIT_ADDRESS", "20/60"), "LOGIN_RATE_LIMIT_ADDRESS"
+            )
+        )
+        self.REGISTER_RATE_LIMIT_ADDRESS = as_limiter_string(
+            parse_rate_limit(
+                env.get("REGISTER_RATE_LIMIT_ADDRESS", "10/3600"), "REGISTER_RATE_LIMIT_ADDRESS"
+            )
+        )
+        # How many proxies in front of the app set X-Forwarded-For (0: none, trust nobody).
+        self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
+        self.RATELIMIT_STORAGE_URI = env.get("REDIS_URL") or "memory://"
         self.ASYNC_MODE = env.get("ASYNC_MODE", "eventlet")
         if self.ASYNC_MODE not in ASYNC_MODES:
             raise ConfigError(f"ASYNC_MODE must be one of {ASYNC_MODES}, got {self.ASYNC_MODE!r}")
@@ -78,6 +120,10 @@ class Config:
         self.PORT = int(env.get("PORT", "5000"))
         self.SECRET_KEY = env.get("SECRET_KEY") or self.default_secret("secret_key")
         self.JWT_SECRET_KEY = env.get("JWT_SECRET_KEY") or self.default_secret("jwt_secret_key")
+        self.check_secrets()
+
+    def check_secrets(self) -> None:
+        """Development and tests accept any secret; production demands strong ones."""
 
     def default_database_url(self) -> str:
         INSTANCE_DIR.mkdir(exist_ok=True)
@@ -115,9 +161,18 @@ class ProductionConfig(Config):
     ENV_NAME = "production"
     JWT_COOKIE_SECURE = True
     SESSION_COOKIE_SECURE = True  # Flask's session holds the forms' CSRF secret
+    HSTS = "max-age=31536000; includeSubDomains"  # production is served over HTTPS
 
     def default_secret(self, name: str) -> str:
         raise ConfigError(f"{name.upper()} must be set in production")
+
+    def check_secrets(self) -> None:
+        for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+            if len(getattr(self, name).encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(
+                    f"{name} must be at least {MIN_SECRET_BYTES} bytes in production "
+                    '(python -c "import secrets; print(secrets.token_hex(32))" makes one)'
+                )
 
 
 CONFIGS = {

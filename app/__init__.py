@@ -27,14 +27,20 @@ def create_app(config_name: str | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from .extensions import csrf, db, jwt, migrate
+    from .extensions import csrf, db, jwt, limiter, migrate
     from .registry import MemoryRegistry
-    from .services.limits import MemoryLimiter
+    from .services.limits import MemoryLimiter, TypingGate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     jwt.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
+    if app.config["TRUSTED_PROXIES"]:  # the client's address comes from X-Forwarded-For
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if app.config["REDIS_URL"]:  # several processes act as one: share the state
         import redis
 
@@ -46,6 +52,18 @@ def register_extensions(app: Flask) -> None:
     else:
         app.extensions["chat_registry"] = MemoryRegistry()
         app.extensions["chat_limiter"] = MemoryLimiter(*app.config["CHAT_RATE_LIMIT"])
+    app.extensions["chat_typing_gate"] = TypingGate(schedule=run_later)
+
+
+def run_later(delay: float, function) -> None:
+    """Call `function` after `delay` seconds on a background task of the server."""
+    from .extensions import socketio
+
+    def later():
+        socketio.sleep(delay)
+        function()
+
+    socketio.start_background_task(later)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -68,6 +86,7 @@ def register_errors(app: Flask) -> None:
 
 def register_sockets(app: Flask) -> None:
     from .extensions import socketio
+    from .services import events
     from .sockets import register_namespaces
 
     socketio.init_app(
@@ -78,6 +97,8 @@ def register_sockets(app: Flask) -> None:
         # Any page may open a socket with a token it holds; the access *cookie* is
         # honoured only from our own origin (app/sockets/handshake.py).
         cors_allowed_origins="*",
+        cors_credentials=False,  # no page elsewhere may ride on this site's cookies
+        namespaces=[events.NAMESPACE],  # `/` and any other namespace are refused
         manage_session=False,
     )
     register_namespaces(app)

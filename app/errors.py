@@ -68,6 +68,18 @@ def error_body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 
 
+def render_form_again(message: str):
+    """A throttled HTML form: the same page, with the reason, answered 429."""
+    from flask import flash, render_template
+
+    from .auth.forms import LoginForm, RegisterForm
+
+    flash(message, "error")
+    if request.path == "/register":
+        return render_template("auth/register.html", form=RegisterForm()), 429
+    return render_template("auth/login.html", form=LoginForm()), 429
+
+
 def register_error_handlers(app: Flask) -> None:
     """JSON errors under /api and /healthz; plain pages elsewhere."""
 
@@ -77,6 +89,15 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ChatError)
     def handle_chat_error(exc: ChatError):
         return jsonify(error_body(exc.code, exc.message)), exc.status
+
+    @app.errorhandler(429)
+    def handle_rate_limited(exc: HTTPException):
+        from .auth.throttle import retry_after_seconds
+
+        message = f"Too many attempts; try again in {retry_after_seconds()} seconds."
+        if wants_json():
+            return jsonify(error_body("rate_limited", message)), 429
+        return render_form_again(message)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException):

@@ -1,6 +1,7 @@
 """The Flask extensions, created unbound and bound to an app in `create_app`."""
 
 from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
@@ -27,3 +28,5 @@ migrate = Migrate()
 jwt = JWTManager()
 csrf = CSRFProtect()
 socketio = SocketIO()
+# Throttles logins and sign-ups; keys are chosen per limit (app/auth/throttle.py).
+limiter = Limiter(key_func=lambda: "global")

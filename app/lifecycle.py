@@ -7,6 +7,7 @@ drop and reconnect (with their built-in jitter) to whatever serves next.
 
 from __future__ import annotations
 
+import errno
 import signal
 import socket
 import threading
@@ -49,14 +50,23 @@ def serve(app: Flask, socketio: SocketIO) -> None:
     host, port = app.config["HOST"], app.config["PORT"]
     mode = socketio.server.eio.async_mode
     log = app.config["ENV_NAME"] == "development"
-    print(f"Serving on http://{host}:{port} ({mode}, {app.config['ENV_NAME']})", flush=True)
-    if mode == "eventlet":
-        _serve_eventlet(app, socketio, host, port, log)
-    elif mode == "gevent":
-        _serve_gevent(app, socketio, host, port, log)
-    else:  # pragma: no cover - wsgi.py always patches first
-        raise RuntimeError(f"python wsgi.py needs eventlet or gevent, not {mode}")
+    try:
+        if mode == "eventlet":
+            _serve_eventlet(app, socketio, host, port, log)
+        elif mode == "gevent":
+            _serve_gevent(app, socketio, host, port, log)
+        else:  # pragma: no cover - wsgi.py always patches first
+            raise RuntimeError(f"python wsgi.py needs eventlet or gevent, not {mode}")
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise SystemExit(f"Cannot listen on {host}:{port}: another process is using it.") from None
     print("Stopped.", flush=True)
+
+
+def _announce(app: Flask, host: str, port: int) -> None:
+    mode = app.extensions["socketio"].server.eio.async_mode
+    print(f"Serving on http://{host}:{port} ({mode}, {app.config['ENV_NAME']})", flush=True)
 
 
 def _drain(app: Flask, socketio: SocketIO, stop_accepting) -> None:
@@ -111,7 +121,10 @@ def _serve_eventlet(app, socketio, host, port, log) -> None:
     import eventlet
     import eventlet.wsgi
 
-    listener = eventlet.listen((host, port))
+    # No SO_REUSEPORT (eventlet's default): a second server on the same port must fail,
+    # not silently take half the connections with a registry of its own.
+    listener = eventlet.listen((host, port), reuse_port=False)
+    _announce(app, host, port)
     server = eventlet.spawn(eventlet.wsgi.server, _NoDelayListener(listener), app, log_output=log)
     _wait_for_stop_signal(eventlet.sleep)
     _drain(app, socketio, listener.close)
@@ -151,6 +164,7 @@ def _serve_gevent(app, socketio, host, port, log) -> None:
 
     server = NoDelayServer((host, port), app, log="default" if log else None)
     server.start()
+    _announce(app, host, port)
     _wait_for_stop_signal(gevent.sleep)
     _drain(app, socketio, server.close)
     server.stop(timeout=1)

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
 
@@ -28,6 +27,7 @@ class User(db.Model):
     # Stored normalised (trimmed, lower-case), so the unique constraint is case-insensitive.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(100))
+    # Werkzeug's scrypt with a random salt, made and checked by services/users.py.
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="customer")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -37,13 +37,6 @@ class User(db.Model):
     @staticmethod
     def normalise_email(email: str) -> str:
         return email.strip().lower()
-
-    def set_password(self, password: str) -> None:
-        # Werkzeug's default is scrypt with a random salt.
-        self.password_hash = generate_password_hash(password)
-
-    def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
 
     @property
     def is_admin(self) -> bool:
@@ -102,11 +95,20 @@ class Message(db.Model):
         return f"<Message {self.id} in room {self.room_id}>"
 
 
-class RevokedToken(db.Model):
-    """A token ended before its time (logout). Rows past `expires_at` can go."""
+class TokenFamily(db.Model):
+    """One login session: its refresh tokens rotate, and every token minted in it
+    names the family (`fam`). Revoking the family ends all of them at once."""
 
-    __tablename__ = "revoked_tokens"
+    __tablename__ = "token_families"
 
-    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The one refresh token of the family that may still be used; any other is spent.
+    refresh_jti: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When the current refresh token expires; past it the row can be deleted.
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    def __repr__(self) -> str:
+        return f"<TokenFamily {self.id} of user {self.user_id}>"

@@ -7,6 +7,12 @@ emits across processes) is python-socketio's Redis manager, set up in `create_ap
 A process that dies without cleaning up would leave its sockets "online" for ever, so
 every process keeps a heartbeat key alive and reaps the sockets of processes whose
 heartbeat has stopped (`reap_dead_servers`, run by the background task).
+
+A process that was only stalled (a long pause, a frozen VM) may be reaped while its
+sockets are still open. Its next heartbeat finds its key gone and registers every
+local socket again, so logout and presence find them once more. The reap is one Lua
+script: it checks the heartbeat and forgets the sockets atomically, so a heartbeat
+either comes before it (nothing is reaped) or after it (and re-registers).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import uuid
 
 import redis
 
-from .registry import Change, Connection
+from .registry import Change, Connection, TooManySockets
 
 PREFIX = "chat:"
 HEARTBEAT_SECONDS = 15
@@ -44,25 +50,71 @@ def _alive_key(server_id: str) -> str:
 
 SERVERS = f"{PREFIX}servers"
 
+# KEYS: none (the keys are derived from the prefix and server id, single-node Redis).
+# ARGV: prefix, server id. Returns [sid, user_id, role, users left, role left] per socket.
+REAP_SCRIPT = """
+local prefix, server = ARGV[1], ARGV[2]
+if redis.call('EXISTS', prefix .. 'alive:' .. server) == 1 then return {} end
+local gone = {}
+for _, sid in ipairs(redis.call('SMEMBERS', prefix .. 'server:' .. server)) do
+  local conn = prefix .. 'conn:' .. sid
+  local user_id = redis.call('HGET', conn, 'user_id')
+  local role = redis.call('HGET', conn, 'role')
+  if user_id and role then
+    redis.call('DEL', conn)
+    local in_user = redis.call('SREM', prefix .. 'user:' .. user_id, sid)
+    local in_role = redis.call('SREM', prefix .. 'role:' .. role, sid)
+    table.insert(gone, {sid, user_id, role,
+      in_user == 1 and redis.call('SCARD', prefix .. 'user:' .. user_id) == 0 and 1 or 0,
+      in_role == 1 and redis.call('SCARD', prefix .. 'role:' .. role) == 0 and 1 or 0})
+  end
+end
+redis.call('DEL', prefix .. 'server:' .. server)
+redis.call('SREM', prefix .. 'servers', server)
+return gone
+"""
+
 
 class RedisRegistry:
     def __init__(self, client: redis.Redis, server_id: str | None = None) -> None:
         self.redis = client
         self.server_id = server_id or uuid.uuid4().hex
         self._local: dict[str, Connection] = {}
+        self._reap = self.redis.register_script(REAP_SCRIPT)
 
-    def heartbeat(self) -> None:
+    def heartbeat(self) -> list[tuple[Connection, Change]]:
+        """Keep this process alive; if its key had lapsed (it may have been reaped),
+        register its sockets again. Returns the sockets whose comeback changed presence."""
         pipe = self.redis.pipeline()
         pipe.sadd(SERVERS, self.server_id)
-        pipe.set(_alive_key(self.server_id), "1", ex=HEARTBEAT_SECONDS)
-        pipe.execute()
+        pipe.set(_alive_key(self.server_id), "1", ex=HEARTBEAT_SECONDS, get=True)
+        _, was_alive = pipe.execute()
+        if was_alive:
+            return []
+        return self.register_again()
 
-    def add(self, conn: Connection) -> Change:
+    def register_again(self) -> list[tuple[Connection, Change]]:
+        back = []
+        for conn in list(self._local.values()):
+            change = self._store(conn)
+            if change.user or change.role:
+                back.append((conn, change))
+        return back
+
+    def add(self, conn: Connection, limit: int | None = None) -> Change:
+        users, change = self._store(conn, count=True)
+        if limit is not None and users > limit:  # counted after adding: racing adds see it
+            self._forget(self.server_id, conn.sid, conn.user_id, conn.role)
+            raise TooManySockets(limit)
+        self._local[conn.sid] = conn
+        return change
+
+    def _store(self, conn: Connection, count: bool = False):
         fields = {
             "user_id": conn.user_id,
             "role": conn.role,
             "server": self.server_id,
-            "jti": conn.token_jti or "",
+            "family": conn.family or "",
             "exp": conn.token_exp or 0,
         }
         pipe = self.redis.pipeline(transaction=True)
@@ -75,8 +127,8 @@ class RedisRegistry:
         pipe.scard(_user_key(conn.user_id))
         pipe.scard(_role_key(conn.role))
         *_, added_user, added_role, users, roles = pipe.execute()
-        self._local[conn.sid] = conn
-        return Change(user=bool(added_user) and users == 1, role=bool(added_role) and roles == 1)
+        change = Change(user=bool(added_user) and users == 1, role=bool(added_role) and roles == 1)
+        return (users, change) if count else change
 
     def remove(self, sid: str) -> tuple[Connection | None, Change]:
         conn = self._local.pop(sid, None)
@@ -104,7 +156,11 @@ class RedisRegistry:
         if not data:
             return None
         return Connection(
-            sid, int(data["user_id"]), data["role"], data["jti"] or None, int(data["exp"]) or None
+            sid,
+            int(data["user_id"]),
+            data["role"],
+            data.get("family") or None,
+            int(data["exp"]) or None,
         )
 
     def sids_of(self, user_id: int) -> set[str]:
@@ -128,16 +184,11 @@ class RedisRegistry:
         """Forget the sockets of processes whose heartbeat stopped; returns what changed."""
         gone = []
         for server_id in self.redis.smembers(SERVERS):
-            if server_id == self.server_id or self.redis.exists(_alive_key(server_id)):
+            if server_id == self.server_id:
                 continue
-            for sid in self.redis.smembers(_server_key(server_id)):
-                data = self.redis.hgetall(_conn_key(sid))
-                if not data:
-                    self.redis.srem(_server_key(server_id), sid)
-                    continue
-                conn = Connection(sid, int(data["user_id"]), data["role"], None, None)
-                gone.append((conn, self._forget(server_id, sid, conn.user_id, conn.role)))
-            self.redis.srem(SERVERS, server_id)
+            for sid, user_id, role, user_left, role_left in self._reap(args=[PREFIX, server_id]):
+                conn = Connection(sid, int(user_id), role, None, None)
+                gone.append((conn, Change(user=bool(user_left), role=bool(role_left))))
         return gone
 
 
@@ -147,13 +198,14 @@ class RedisLimiter:
     def __init__(self, client: redis.Redis, count: int, seconds: int) -> None:
         self.redis, self.count, self.seconds = client, count, seconds
 
-    def hit(self, key: str) -> bool:
+    def hit(self, key: str, count: int | None = None, seconds: int | None = None) -> bool:
+        count, seconds = count or self.count, seconds or self.seconds
         now = time.time()
         name = f"{PREFIX}rate:{key}"
         pipe = self.redis.pipeline(transaction=True)
-        pipe.zremrangebyscore(name, 0, now - self.seconds)
+        pipe.zremrangebyscore(name, 0, now - seconds)
         pipe.zadd(name, {uuid.uuid4().hex: now})
         pipe.zcard(name)
-        pipe.expire(name, self.seconds + 1)
+        pipe.expire(name, seconds + 1)
         _, _, hits, _ = pipe.execute()
-        return hits <= self.count
+        return hits <= count

@@ -21,7 +21,7 @@ class Connection:
     sid: str
     user_id: int
     role: str
-    token_jti: str | None
+    family: str | None  # the token family it was opened with (services/tokens.py)
     token_exp: int | None
 
 
@@ -34,9 +34,14 @@ class Change:
     role: bool = False
 
 
+class TooManySockets(Exception):
+    """The user already has as many sockets as one user may have."""
+
+
 class ConnectionRegistry(Protocol):
-    def add(self, conn: Connection) -> Change:
-        """Remember a socket; says whether its user and its role just came online."""
+    def add(self, conn: Connection, limit: int | None = None) -> Change:
+        """Remember a socket; says whether its user and its role just came online.
+        Raises `TooManySockets` (and remembers nothing) past `limit` sockets per user."""
 
     def remove(self, sid: str) -> tuple[Connection | None, Change]:
         """Forget a socket; returns it and whether its user and role just went offline."""
@@ -63,10 +68,12 @@ class MemoryRegistry:
         self._by_user: dict[int, set[str]] = {}
         self._by_role: dict[str, int] = {}
 
-    def add(self, conn: Connection) -> Change:
+    def add(self, conn: Connection, limit: int | None = None) -> Change:
         with self._lock:
             if conn.sid in self._by_sid:
                 return Change()
+            if limit is not None and len(self._by_user.get(conn.user_id, ())) >= limit:
+                raise TooManySockets(limit)
             self._by_sid[conn.sid] = conn
             sids = self._by_user.setdefault(conn.user_id, set())
             sids.add(conn.sid)

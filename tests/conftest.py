@@ -49,7 +49,9 @@ def database_url():
 @pytest.fixture(scope="session")
 def app(database_url):
     os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("CHAT_RATE_LIMIT", "1000/10")
+    # Generous budgets: the tests of the limits themselves lower them (throttling tests).
+    for name, value in TEST_LIMITS.items():
+        os.environ.setdefault(name, value)
     from flask_migrate import upgrade
 
     from app import create_app
@@ -61,15 +63,23 @@ def app(database_url):
     return application
 
 
-TABLES = ("revoked_tokens", "messages", "chat_rooms", "users")
+TEST_LIMITS = {
+    "CHAT_RATE_LIMIT": "1000/10",
+    "CHAT_EVENT_RATE_LIMIT": "10000/10",
+    "LOGIN_RATE_LIMIT_ACCOUNT": "1000/60",
+    "LOGIN_RATE_LIMIT_ADDRESS": "1000/60",
+    "REGISTER_RATE_LIMIT_ADDRESS": "1000/60",
+}
+TABLES = ("token_families", "messages", "chat_rooms", "users")
 
 
 @pytest.fixture(autouse=True)
 def clean_tables(app):
     """Every test starts with empty tables and nobody connected."""
-    from app.extensions import db
+    from app import run_later
+    from app.extensions import db, limiter
     from app.registry import MemoryRegistry
-    from app.services.limits import MemoryLimiter
+    from app.services.limits import MemoryLimiter, TypingGate
 
     yield
     with app.app_context():
@@ -83,6 +93,8 @@ def clean_tables(app):
         db.session.remove()
     app.extensions["chat_registry"] = MemoryRegistry()
     app.extensions["chat_limiter"] = MemoryLimiter(*app.config["CHAT_RATE_LIMIT"])
+    limiter.reset()
+    app.extensions["chat_typing_gate"] = TypingGate(schedule=run_later)
 
 
 _emails = itertools.count(1)
@@ -107,13 +119,18 @@ class Users:
             )
             return Account(user.id, user.email, user.name, user.role, password)
 
-    def token(self, account, kind="access", **claims):
-        from flask_jwt_extended import create_access_token, create_refresh_token
+    def token(self, account, kind="access", expires_delta=None):
+        """A token of a new login session (family), as the login endpoint makes them."""
+        return self.session(account, access_expires=expires_delta)[f"{kind}_token"]
+
+    def session(self, account, access_expires=None) -> dict:
+        """A new login session's pair: `{"access_token", "refresh_token", ...}`."""
+        from app.extensions import db
+        from app.models import User
+        from app.services.tokens import start_session
 
         with self.app.app_context():
-            if kind == "refresh":
-                return create_refresh_token(identity=str(account.id))
-            return create_access_token(identity=str(account.id), **claims)
+            return start_session(db.session.get(User, account.id), access_expires)
 
 
 class Account:
@@ -196,13 +213,17 @@ def forged(app, account, *, key=None, algorithm="HS256", drop=(), **overrides):
     """A token shaped like the app's access tokens, signed as the test says (or not at
     all): the bad-token tests change one thing at a time."""
     import jwt as pyjwt
+    from flask_jwt_extended import decode_token
 
     now = int(time.time())
+    with app.app_context():  # a real login session, so only the forged change differs
+        family = decode_token(Users(app).token(account))["fam"]
     claims = {
         "sub": str(account.id),
         "type": "access",
         "fresh": False,
         "jti": "j-1",
+        "fam": family,
         "iat": now,
         "nbf": now,
         "exp": now + 600,

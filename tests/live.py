@@ -43,11 +43,13 @@ class LiveServer:
             **os.environ,
             "APP_CONFIG": "production",
             "DATABASE_URL": database_url,
-            "SECRET_KEY": "live-test-secret-key-0123456789",
+            "SECRET_KEY": "live-test-secret-key-0123456789abcdef",
             "JWT_SECRET_KEY": "live-test-jwt-secret-key-0123456789",
             "ASYNC_MODE": async_mode,
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
+            "REGISTER_RATE_LIMIT_ADDRESS": "10000/60",  # every test user signs up from here
+            "LOGIN_RATE_LIMIT_ADDRESS": "10000/60",
             **{k: str(v) for k, v in env.items()},
         }
         if "REDIS_URL" not in env:

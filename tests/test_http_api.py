@@ -103,7 +103,7 @@ def test_refresh_gives_a_working_access_token(http, users, customer):
     response = http.post("/api/auth/refresh", headers=bearer(users.token(customer, "refresh")))
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"access_token", "token_type", "expires_in"}
+    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}
     assert http.get("/api/me", headers=bearer(body["access_token"])).get_json()["user"]["id"] == (
         customer.id
     )

@@ -54,7 +54,7 @@ def test_upgrade_builds_the_schema_that_matches_the_models(app, empty_database):
     engine = create_engine(empty_database)
     try:
         inspector = inspect(engine)
-        assert {"users", "chat_rooms", "messages", "revoked_tokens"} <= set(
+        assert {"users", "chat_rooms", "messages", "token_families"} <= set(
             inspector.get_table_names()
         )
         indexes = {

@@ -114,3 +114,47 @@ def test_a_dead_process_does_not_keep_its_users_online(pair, users):
     assert wait_for(
         lambda: {"user_id": user_id, "online": False} in heard(support_on_b, "presence"), timeout=30
     )
+
+
+def test_a_stalled_process_registers_its_sockets_again_and_logout_finds_them(pair, users):
+    """A process frozen past its heartbeat is reaped by the other; when it wakes it
+    registers its live sockets again, so presence is right and a logout on the other
+    process still closes them."""
+    import signal
+
+    a, b = pair
+    admin = users.make("admin")
+    support_on_b = b.client(b.login(admin.email, admin.password)["access_token"])
+    customer = a.register_and_login("stalled@example.com", "Stalled")
+    on_a = a.client(customer["access_token"])
+    user_id = customer["user"]["id"]
+    shared = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    registered = lambda: bool(shared.smembers(f"chat:user:{user_id}"))  # noqa: E731
+    assert wait_for(registered)
+
+    a.signal(signal.SIGSTOP)
+    try:
+        assert wait_for(lambda: not registered(), timeout=40), "B reaped the stalled A"
+        assert wait_for(
+            lambda: {"user_id": user_id, "online": False} in heard(support_on_b, "presence")
+        )
+    finally:
+        a.signal(signal.SIGCONT)
+    assert wait_for(registered, timeout=15), "A registered its socket again"
+    online, offline = {"user_id": user_id, "online": True}, {"user_id": user_id, "online": False}
+
+    def back_online():
+        events = heard(support_on_b, "presence")
+        last_offline = len(events) - 1 - events[::-1].index(offline)
+        return online in events[last_offline:]
+
+    assert wait_for(back_online), "the admins heard the customer is online again"
+
+    r = requests.post(
+        b.url + "/api/auth/logout",
+        headers={"Authorization": f"Bearer {customer['access_token']}"},
+        timeout=5,
+    )
+    assert r.status_code == 204
+    assert wait_for(lambda: not on_a.connected, timeout=2)
+    assert heard(on_a, "session_expired") == [{}]

@@ -31,7 +31,7 @@ def test_cookie_refresh_sets_a_new_access_cookie_that_opens_a_socket(
     csrf_value = refresh_cookie(app, users, http, customer)
     response = http.post("/api/auth/refresh", headers={"X-CSRF-TOKEN": csrf_value})
     assert response.status_code == 200
-    assert set(response.json) == {"access_token", "token_type", "expires_in"}
+    assert set(response.json) == {"access_token", "refresh_token", "token_type", "expires_in"}
     cookie = http.get_cookie("access_token_cookie")
     assert cookie is not None and cookie.http_only
     client = connect(headers={"Origin": "http://localhost"}, flask_client=http)

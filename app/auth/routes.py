@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_jwt_extended import (
-    create_access_token,
-    current_user,
     get_jwt,
     get_jwt_request_location,
     jwt_required,
     set_access_cookies,
     set_refresh_cookies,
     unset_jwt_cookies,
-    verify_jwt_in_request,
 )
 
 from ..errors import ChatError
 from ..extensions import csrf
-from ..services.sessions import revoke_token
+from ..services import tokens
 from ..services.users import authenticate, register_user
 from ..services.views import user_view
+from . import throttle
 from .forms import LoginForm, LogoutForm, RegisterForm
-from .tokens import access_lifetime, issue_tokens
 
 bp = Blueprint("auth", __name__)
 
@@ -31,6 +37,7 @@ bp = Blueprint("auth", __name__)
 
 @bp.post("/api/auth/register")
 @csrf.exempt
+@throttle.register_per_address
 def api_register():
     user = register_user(request.get_json(silent=True))
     return jsonify({"user": user_view(user)}), 201
@@ -38,26 +45,25 @@ def api_register():
 
 @bp.post("/api/auth/login")
 @csrf.exempt
+@throttle.login_per_address
+@throttle.login_per_account
 def api_login():
     user = authenticate(request.get_json(silent=True))
-    return jsonify({**issue_tokens(user), "user": user_view(user)})
+    return jsonify({**tokens.start_session(user), "user": user_view(user)})
 
 
 @bp.post("/api/auth/refresh")
 @csrf.exempt
 @jwt_required(refresh=True, locations=["headers", "cookies"])
 def api_refresh():
-    """A new access token for a refresh token: from the Authorization header (JSON
-    clients), or from the pages' HttpOnly cookie, with the CSRF double-submit header
-    that flask-jwt-extended checks; then the new access token is set as a cookie too."""
-    token = create_access_token(
-        identity=str(current_user.id), additional_claims={"role": current_user.role}
-    )
-    response = jsonify(
-        {"access_token": token, "token_type": "Bearer", "expires_in": access_lifetime()}
-    )
+    """Spend the refresh token for a new pair (rotation): from the Authorization header
+    (JSON clients), or from the pages' HttpOnly cookie with the CSRF double-submit header
+    that flask-jwt-extended checks, and then the new pair is set as cookies too."""
+    pair = tokens.rotate(get_jwt())
+    response = jsonify(pair)
     if get_jwt_request_location() == "cookies":
-        set_access_cookies(response, token)
+        set_access_cookies(response, pair["access_token"])
+        set_refresh_cookies(response, pair["refresh_token"])
     return response
 
 
@@ -65,7 +71,8 @@ def api_refresh():
 @csrf.exempt
 @jwt_required()
 def api_logout():
-    revoke_token(get_jwt())
+    """End the token's whole family: its refresh token too, and every socket of it."""
+    tokens.end_session(get_jwt())
     return "", 204
 
 
@@ -73,14 +80,16 @@ def api_logout():
 
 
 def _log_in_with_cookies(user):
-    tokens = issue_tokens(user)
+    pair = tokens.start_session(user)
     response = redirect(url_for("web.index"))
-    set_access_cookies(response, tokens["access_token"])
-    set_refresh_cookies(response, tokens["refresh_token"])
+    set_access_cookies(response, pair["access_token"])
+    set_refresh_cookies(response, pair["refresh_token"])
     return response
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@throttle.login_per_address
+@throttle.login_per_account
 def login():
     form = LoginForm()
     if form.validate_on_submit():
@@ -95,6 +104,7 @@ def login():
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@throttle.register_per_address
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
@@ -122,10 +132,15 @@ def logout():
 
 
 def revoke_cookie_tokens() -> None:
-    """End the page's tokens (and so its sockets), whatever state the cookies are in."""
-    for refresh in (False, True):
-        try:
-            if verify_jwt_in_request(optional=True, refresh=refresh, locations=["cookies"]):
-                revoke_token(get_jwt())
-        except Exception:  # an expired or damaged cookie has nothing left to revoke
-            continue
+    """End the families of the page's tokens (and so their sockets).
+
+    The form's own CSRF token protects this POST, so the cookies are decoded directly,
+    without flask-jwt-extended's double-submit check (the form cannot send its header).
+    An expired token still names its family and is revoked; a cookie that is not a
+    token of ours has nothing to revoke.
+    """
+    for name in ("JWT_ACCESS_COOKIE_NAME", "JWT_REFRESH_COOKIE_NAME"):
+        encoded = request.cookies.get(current_app.config[name])
+        claims = tokens.decode(encoded, allow_expired=True) if encoded else None
+        if claims is not None and tokens.claims_are_complete(claims):
+            tokens.end_session(claims)

@@ -7,6 +7,8 @@ admin arrives or the last one leaves).
 
 from __future__ import annotations
 
+from flask import current_app
+
 from ..extensions import db
 from ..models import User
 from ..registry import Change, Connection, current_registry
@@ -15,8 +17,10 @@ from .rooms import ADMIN_VIEW, get_own_room, room_views
 
 
 def socket_opened(user: User, conn: Connection) -> None:
+    """Remember the socket and announce what it changed; `TooManySockets` past the
+    configured number of sockets per user (nothing is remembered or announced then)."""
     registry = current_registry()
-    change = registry.add(conn)
+    change = registry.add(conn, limit=current_app.config["CHAT_MAX_SOCKETS_PER_USER"])
     if user.is_admin:
         if change.role:
             events.admins_presence(True)
@@ -24,6 +28,18 @@ def socket_opened(user: User, conn: Connection) -> None:
     events.admins_presence(registry.any_online("admin"), to=conn.sid)
     if change.user:
         _announce_customer(user, online=True)
+
+
+def announce_arrival(conn: Connection, change: Change) -> None:
+    """Tell who must know that a socket's user (or role) is online again (its process
+    came back after a stall and registered its sockets anew)."""
+    if conn.role == "admin":
+        if change.role:
+            events.admins_presence(True)
+    elif change.user:
+        user = db.session.get(User, conn.user_id)
+        if user is not None:
+            _announce_customer(user, online=True)
 
 
 def socket_closed(sid: str) -> None:

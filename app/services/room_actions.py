@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import or_, select, update
 
 from ..errors import Forbidden, NotFound
@@ -66,11 +67,19 @@ def set_status(user: User, data: object) -> dict:
 def typing(user: User, data: object) -> None:
     """Tell the room's other participants that `user` is (or stopped) typing.
 
-    Nothing is stored; the typist's own sockets do not hear it.
+    Nothing is stored; the typist's own sockets do not hear it. The gate forwards at
+    most one state per user and room a second and drops repeats (limits.TypingGate).
     """
     form = parse(Typing, data)
     room = access_room(user, form.room_id)
-    payload = typing_view(room.id, user, form.is_typing)
-    customer_id = room.customer_id
+    payloads = {state: typing_view(room.id, user, state) for state in (True, False)}
+    customer_id, user_id = room.customer_id, user.id
     db.session.rollback()  # release the connection before the emit: nothing to keep
-    events.typing(payload, customer_id, sorted(current_registry().sids_of(user.id)))
+    app = current_app._get_current_object()
+
+    def forward(state: bool) -> None:  # now, or later from a background task
+        with app.app_context():
+            typists = sorted(current_registry().sids_of(user_id))
+            events.typing(payloads[state], customer_id, typists)
+
+    app.extensions["chat_typing_gate"].offer((user_id, room.id), form.is_typing, forward)

@@ -15,7 +15,7 @@ from ..extensions import db
 from ..models import ChatRoom, Message, User, utcnow
 from ..registry import current_registry
 from . import events
-from .schemas import ListRooms, parse
+from .schemas import MAX_ID, ListRooms, parse
 from .transaction import transaction
 from .views import room_view
 
@@ -71,12 +71,17 @@ def encode_cursor(room: ChatRoom) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """The position a `before` cursor names. Cursors are not secret, only opaque: a
+    forged one may point anywhere, but only at values the database can compare."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         when, _, room_id = raw.partition("|")
-        return datetime.fromisoformat(when), int(room_id)
+        position = datetime.fromisoformat(when), int(room_id)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValidationError("before: not a cursor this server gave out") from None
+        position = None
+    if position is None or position[0].tzinfo is not None or not 1 <= position[1] <= MAX_ID:
+        raise ValidationError("before: not a cursor this server gave out")
+    return position
 
 
 def _like(text: str) -> str:

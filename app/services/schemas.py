@@ -9,11 +9,30 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
 from pydantic import ValidationError as PydanticError
 
 from ..errors import ValidationError
 
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; refusing it everywhere keeps every field alike.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# The one string type of every field a client sends: a JSON string, never NUL.
+Text = Annotated[StrictStr, AfterValidator(_no_nul)]
 MAX_BODY = 4000
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
@@ -26,16 +45,14 @@ class Payload(BaseModel):
 
 
 class SendMessage(Payload):
-    body: StrictStr
+    body: Text
     room_id: Id | None = None
-    client_id: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    client_id: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
 
     @field_validator("body")
     @classmethod
     def clean_body(cls, value: str) -> str:
         value = value.strip()
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
         if not 1 <= len(value) <= MAX_BODY:
             raise ValueError(f"must be 1 to {MAX_BODY} characters after trimming")
         return value
@@ -43,9 +60,9 @@ class SendMessage(Payload):
 
 class ListRooms(Payload):
     status: Literal["open", "resolved"] | None = None
-    q: Annotated[StrictStr, Field(max_length=200)] | None = None
+    q: Annotated[Text, Field(max_length=200)] | None = None
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
-    before: Annotated[StrictStr, Field(max_length=200)] | None = None
+    before: Annotated[Text, Field(max_length=200)] | None = None
 
 
 class History(Payload):
@@ -71,9 +88,9 @@ class SetStatus(Payload):
 
 
 class Register(Payload):
-    email: Annotated[StrictStr, Field(max_length=254)]
-    password: Annotated[StrictStr, Field(max_length=1024)]
-    name: Annotated[StrictStr, Field(max_length=100)]
+    email: Annotated[Text, Field(max_length=254)]
+    password: Annotated[Text, Field(max_length=1024)]
+    name: Annotated[Text, Field(max_length=100)]
 
     @field_validator("email")
     @classmethod
@@ -95,14 +112,14 @@ class Register(Payload):
     @classmethod
     def check_name(cls, value: str) -> str:
         value = value.strip()
-        if not value or "\x00" in value:
+        if not value:
             raise ValueError("must not be empty")
         return value
 
 
 class Login(Payload):
-    email: Annotated[StrictStr, Field(max_length=254)]
-    password: Annotated[StrictStr, Field(max_length=1024)]
+    email: Annotated[Text, Field(max_length=254)]
+    password: Annotated[Text, Field(max_length=1024)]
 
 
 P = TypeVar("P", bound=Payload)

@@ -1,42 +1,32 @@
-"""Sessions that end: tokens revoked at logout, and sockets whose token has ended."""
+"""Sockets whose session has ended: their token expired, or its family was revoked."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
-
-from ..extensions import db
-from ..models import RevokedToken, utcnow
 from ..registry import current_registry
 from . import events
-from .transaction import transaction
 
 
-def revoke_token(claims: dict) -> None:
-    """Refuse this token from now on, everywhere, and close the sockets that use it."""
-    jti, user_id = claims["jti"], int(claims["sub"])
-    expires = datetime.fromtimestamp(claims["exp"], UTC)
-    with transaction() as session:
-        session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow()))
-        if session.get(RevokedToken, jti) is None:
-            session.add(RevokedToken(jti=jti, user_id=user_id, expires_at=expires))
-    end_sockets_of_token(user_id, jti)
+def end_sockets_of_family(user_id: int, family: str) -> int:
+    """Close every socket opened with a token of `family`; returns how many were told.
 
-
-def is_revoked(jti: str | None) -> bool:
-    if not jti:
-        return False
-    return db.session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == jti)) is not None
-
-
-def end_sockets_of_token(user_id: int, jti: str) -> None:
+    The registry knows the sockets of every process (with Redis). This process's own
+    sockets are checked as well, so a socket the shared registry lost (a process
+    reaped after a stalled heartbeat) is still closed here.
+    """
     registry = current_registry()
-    for sid in registry.sids_of(user_id):
-        conn = registry.get(sid)
-        if conn is not None and conn.token_jti == jti:
-            events.session_expired(sid)
+    doomed = {
+        sid
+        for sid in registry.sids_of(user_id)
+        if (conn := registry.get(sid)) is not None and conn.family == family
+    }
+    doomed |= {
+        c.sid for c in registry.local_connections() if c.user_id == user_id and c.family == family
+    }
+    for sid in doomed:
+        events.session_expired(sid)
+    return len(doomed)
 
 
 def expire_due_sockets(now: float | None = None) -> int:

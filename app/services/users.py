@@ -1,4 +1,9 @@
-"""Accounts: sign-up, credentials, admins."""
+"""Accounts: sign-up, credentials, admins.
+
+Hashing a password (scrypt, ~100 ms of CPU) runs on a real OS thread, never on the
+thread that serves every socket: eventlet's `tpool` or gevent's threadpool hands the
+work to a thread, and the event loop goes on serving while it runs.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,32 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import Conflict, Unauthorized
-from ..extensions import db
+from ..extensions import db, socketio
 from ..models import User
 from .schemas import Login, Register, parse
 from .transaction import transaction
+
+
+def off_the_loop(function, *args):
+    """Run a CPU-heavy function on an OS thread and wait for it cooperatively."""
+    mode = socketio.server.eio.async_mode if socketio.server else "threading"
+    if mode == "eventlet":
+        from eventlet import tpool
+
+        return tpool.execute(function, *args)
+    if mode == "gevent":
+        import gevent
+
+        return gevent.get_hub().threadpool.apply(function, args)
+    return function(*args)  # plain threads: this already is an OS thread
+
+
+def hash_password(password: str) -> str:
+    return off_the_loop(generate_password_hash, password)
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    return off_the_loop(check_password_hash, password_hash, password)
 
 
 @cache
@@ -30,7 +57,7 @@ def register_user(data: object, role: str = "customer") -> User:
     """Create an account from `{"email", "password", "name"}`; `conflict` if the email is taken."""
     form = parse(Register, data)
     user = User(email=form.email, name=form.name, role=role)
-    user.set_password(form.password)
+    user.password_hash = hash_password(form.password)
     try:
         with transaction() as session:
             if get_user_by_email(form.email) is not None:
@@ -47,9 +74,10 @@ def authenticate(data: object) -> User:
     """The user whose email and password these are, else `unauthorized`."""
     form = parse(Login, data)
     user = get_user_by_email(form.email)
-    if user is None:
-        check_password_hash(_dummy_hash(), form.password)
-        raise Unauthorized("Wrong email or password.")
-    if not user.check_password(form.password):
+    if user is not None:
+        db.session.expunge(user)  # keeps its loaded fields through the rollback below
+    stored = user.password_hash if user is not None else off_the_loop(_dummy_hash)
+    db.session.rollback()  # no pooled connection is held while the hash is checked
+    if not password_matches(stored, form.password) or user is None:
         raise Unauthorized("Wrong email or password.")
     return user

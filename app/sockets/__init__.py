@@ -17,8 +17,9 @@ from ..errors import ChatError, InternalError, Unauthorized
 from ..extensions import db, socketio
 from ..lifecycle import in_flight
 from ..models import User
-from ..registry import Connection, current_registry
+from ..registry import Connection, TooManySockets, current_registry
 from ..services import events, presence
+from ..services.limits import check_event_rate
 from ..services.messages import list_history, send_message
 from ..services.room_actions import mark_read, set_status, typing
 from ..services.rooms import list_rooms
@@ -31,7 +32,11 @@ UNKNOWN_EVENT = {"ok": False, "error": {"code": "not_found", "message": "Unknown
 
 
 def acknowledged(handler: Callable[..., dict]):
-    """Run `handler(self, user, payload)` and answer `{"ok": true, ...}` or the error."""
+    """Run `handler(self, user, payload)` and answer `{"ok": true, ...}` or the error.
+
+    Every event but `send_message` (which has its own limit) spends the user's budget
+    for that event first."""
+    name = handler.__name__.removeprefix("on_")
 
     @wraps(handler)
     def event(self, *args):
@@ -39,6 +44,8 @@ def acknowledged(handler: Callable[..., dict]):
         try:
             with in_flight(current_app):
                 user = self.current_user()
+                if name != "send_message":
+                    check_event_rate(user.id, name)
                 return {"ok": True, **handler(self, user, payload)}
         except ChatError as exc:
             db.session.rollback()
@@ -85,6 +92,9 @@ class ChatNamespace(Namespace):
             raise
         except Unauthorized:
             raise ConnectionRefusedError("unauthorized") from None
+        except TooManySockets as exc:
+            message = f"You have {exc.args[0]} connections open already; close a tab first."
+            raise ConnectionRefusedError("too_many_connections", {"message": message}) from None
         except Exception:
             current_app.logger.exception("socket connect failed; refused")
             self._forget_half_open()
@@ -101,7 +111,7 @@ class ChatNamespace(Namespace):
         join_room(events.user_channel(user.id))
         join_room(events.ADMINS if user.is_admin else events.CUSTOMERS)
         # Identity lives with the connection (in the registry), never in `g`.
-        conn = Connection(request.sid, user.id, user.role, claims.get("jti"), claims.get("exp"))
+        conn = Connection(request.sid, user.id, user.role, claims["fam"], claims["exp"])
         presence.socket_opened(user, conn)
         housekeeping.start(current_app._get_current_object())
 

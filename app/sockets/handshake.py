@@ -12,14 +12,14 @@ from urllib.parse import urlsplit
 from flask import current_app
 from werkzeug.http import parse_cookie
 
-from ..auth.tokens import user_for_access_token
 from ..errors import Unauthorized
 from ..models import User
+from ..services.tokens import check_access_token
 
 
 def authenticate_handshake(auth: object, environ: dict) -> tuple[User, dict]:
     """The user and claims of a socket's handshake, else `Unauthorized`."""
-    return user_for_access_token(find_token(auth, environ))
+    return check_access_token(find_token(auth, environ))
 
 
 def find_token(auth: object, environ: dict) -> str:

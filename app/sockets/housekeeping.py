@@ -9,7 +9,7 @@ from flask import Flask
 
 from ..extensions import socketio
 from ..registry import current_registry
-from ..services.presence import announce_departure
+from ..services.presence import announce_arrival, announce_departure
 from ..services.sessions import expire_due_sockets
 
 INTERVAL = 0.5  # seconds: a socket outlives its token by at most this much
@@ -40,6 +40,7 @@ def beat_and_reap() -> None:
     registry = current_registry()
     if not hasattr(registry, "reap_dead_servers"):
         return  # one process, in memory: nobody else to watch
-    registry.heartbeat()
+    for conn, change in registry.heartbeat():  # back after a stall: online again
+        announce_arrival(conn, change)
     for conn, change in registry.reap_dead_servers():
         announce_departure(conn, change)

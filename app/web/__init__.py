@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, make_response, redirect, render_template, url_for
-from flask_jwt_extended import (
-    create_access_token,
-    get_jwt,
-    set_access_cookies,
-    verify_jwt_in_request,
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
 )
+from flask_jwt_extended import set_access_cookies, set_refresh_cookies
 from sqlalchemy import text
 
 from ..auth.forms import LogoutForm
-from ..auth.tokens import user_from_claims
+from ..errors import Unauthorized
 from ..extensions import db
 from ..models import User
+from ..services import tokens
 from ..services.views import user_view
 
 bp = Blueprint("web", __name__)
@@ -32,50 +37,67 @@ def security_headers(response):
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.path.startswith("/api"):  # tokens and private conversations
+        response.headers["Cache-Control"] = "no-store"
+    if current_app.config["HSTS"]:
+        response.headers.setdefault("Strict-Transport-Security", current_app.config["HSTS"])
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 
-def page_user() -> tuple[User | None, str | None]:
-    """The user of the page's cookies, and a fresh access token when the old one had
-    expired but the refresh cookie is still good (the page then stays logged in)."""
-    try:
-        if verify_jwt_in_request(optional=True, locations=["cookies"]):
-            return user_from_claims(get_jwt()), None
-    except Exception:  # expired or damaged access cookie: try the refresh cookie
-        pass
-    try:
-        if verify_jwt_in_request(optional=True, refresh=True, locations=["cookies"]):
-            user = user_from_claims(get_jwt())
-            if user is not None:
-                token = create_access_token(str(user.id), additional_claims={"role": user.role})
-                return user, token
-    except Exception:
-        pass
+def page_user() -> tuple[User | None, dict | None]:
+    """The user of the page's cookies, and a new token pair when the access cookie had
+    ended but the refresh cookie is still good (the refresh token is then rotated, as
+    on `POST /api/auth/refresh`, and the page stays logged in)."""
+    access = _cookie_claims("JWT_ACCESS_COOKIE_NAME")
+    if access is not None:
+        try:
+            return tokens.check_claims(access), None
+        except Unauthorized:
+            pass
+    refresh = _cookie_claims("JWT_REFRESH_COOKIE_NAME")
+    if refresh is not None:
+        try:
+            pair = tokens.rotate(refresh)
+            return tokens.check_claims(tokens.decode(pair["access_token"])), pair
+        except Unauthorized:
+            pass
     return None, None
 
 
+def _cookie_claims(config_name: str) -> dict | None:
+    encoded = request.cookies.get(current_app.config[config_name])
+    return tokens.decode(encoded) if encoded else None
+
+
 def render_page(template: str, role: str):
-    user, new_token = page_user()
+    user, new_pair = page_user()
     if user is None:
         return redirect(url_for("auth.login"))
     if user.role != role:
-        return redirect(url_for("web.index"))
-    page = render_template(template, user=user_view(user), logout_form=LogoutForm())
-    response = make_response(page)
-    response.headers["Cache-Control"] = "no-store"  # private conversations: never cached
-    if new_token:
-        set_access_cookies(response, new_token)
+        response = redirect(url_for("web.index"))
+    else:
+        page = render_template(template, user=user_view(user), logout_form=LogoutForm())
+        response = make_response(page)
+        response.headers["Cache-Control"] = "no-store"  # private conversations
+    return with_new_pair(response, new_pair)
+
+
+def with_new_pair(response, pair: dict | None):
+    """Hand the browser the rotated pair: its old refresh token is spent now."""
+    if pair:
+        set_access_cookies(response, pair["access_token"])
+        set_refresh_cookies(response, pair["refresh_token"])
     return response
 
 
 @bp.get("/")
 def index():
-    user, _ = page_user()
+    user, new_pair = page_user()
     if user is None:
         return redirect(url_for("auth.login"))
-    return redirect(url_for("web.admin" if user.is_admin else "web.chat"))
+    return with_new_pair(redirect(url_for("web.admin" if user.is_admin else "web.chat")), new_pair)
 
 
 @bp.get("/chat")

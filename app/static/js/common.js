@@ -36,18 +36,27 @@ function readCookie(name) {
   return match ? decodeURIComponent(match.slice(name.length + 1)) : null;
 }
 
-// Ask for a new access cookie with the HttpOnly refresh cookie (CSRF double submit).
-async function renewAccessCookie() {
-  try {
-    const response = await fetch("/api/auth/refresh", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "X-CSRF-TOKEN": readCookie("csrf_refresh_token") || "" },
-    });
-    return response.ok;
-  } catch {
-    return false;
-  }
+// Ask for a new pair of cookies with the HttpOnly refresh cookie (CSRF double submit).
+// Every refresh spends the refresh token, and spending one twice ends the session, so
+// the tabs of one browser take turns (Web Locks). A tab that waited finds that another
+// tab has already renewed (the readable CSRF twin of the access cookie changed) and
+// simply reconnects with the new cookie.
+async function renewAccessCookie(seenCsrf) {
+  const renew = async () => {
+    if (readCookie("csrf_access_token") !== seenCsrf) return true;
+    try {
+      const response = await fetch("/api/auth/refresh", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-TOKEN": readCookie("csrf_refresh_token") || "" },
+      });
+      return response.ok;
+    } catch {
+      return false;
+    }
+  };
+  if (navigator.locks) return navigator.locks.request("chat-session-renewal", renew);
+  return renew();
 }
 
 // Emit with an acknowledgement; a lost answer becomes an error, never a hang.
@@ -68,9 +77,10 @@ export function connectChat({ onConnect, onState }) {
   const setState = (state, text) => onState && onState(state, text);
 
   const renewAndReconnect = async () => {
+    const seenCsrf = readCookie("csrf_access_token");
     setState("reconnecting", "Renewing your session…");
     renewals += 1;
-    if (renewals > 3 || !(await renewAccessCookie())) {
+    if (renewals > 3 || !(await renewAccessCookie(seenCsrf))) {
       window.location.assign("/login");
       return;
     }
@@ -88,7 +98,9 @@ export function connectChat({ onConnect, onState }) {
   });
   socket.on("connect_error", (err) => {
     if (err && err.message === "unauthorized") renewAndReconnect();
-    else setState("offline", "Offline — retrying…");
+    else if (err && err.message === "too_many_connections") {
+      setState("offline", "Too many tabs open — close one, then reload this page.");
+    } else setState("offline", "Offline — retrying…");
   });
   socket.on("session_expired", () => renewAndReconnect());
   socket.io.on("reconnect_failed", () => setState("offline", "Offline"));

@@ -1,0 +1,64 @@
+"""Throttles on logging in and signing up (Flask-Limiter; Redis when REDIS_URL is set).
+
+- Login, per account: failed attempts only, so a user who gets in spends nothing and a
+  guesser is stopped after a few tries.
+- Login, per client address: every attempt, so one address cannot try many accounts.
+- Sign-up, per client address: every attempt.
+
+The JSON API and the HTML form share each counter. A refused attempt is answered 429
+`rate_limited` with `Retry-After`, and no password is hashed for it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app, request
+from flask_limiter.util import get_remote_address
+
+from ..extensions import limiter
+
+
+def client_address() -> str:
+    # The peer's address; with TRUSTED_PROXIES, ProxyFix has put the client's there.
+    return get_remote_address() or "unknown"
+
+
+def login_account() -> str:
+    """The account a login attempt names, as the users table stores emails."""
+    data = request.get_json(silent=True) if request.is_json else request.form
+    email = data.get("email") if hasattr(data, "get") else None
+    if not isinstance(email, str):
+        return "no-email"
+    return email.strip().lower()[:254]
+
+
+def _failed(response) -> bool:
+    return response.status_code in (400, 401)
+
+
+login_per_account = limiter.shared_limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT_ACCOUNT"],
+    scope="login-account",
+    key_func=login_account,
+    deduct_when=_failed,
+    methods=["POST"],
+)
+login_per_address = limiter.shared_limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT_ADDRESS"],
+    scope="login-address",
+    key_func=client_address,
+    methods=["POST"],
+)
+register_per_address = limiter.shared_limit(
+    lambda: current_app.config["REGISTER_RATE_LIMIT_ADDRESS"],
+    scope="register-address",
+    key_func=client_address,
+    methods=["POST"],
+)
+
+
+def retry_after_seconds() -> int:
+    """How long the refused client should wait, for the error's message."""
+    limit = limiter.current_limit
+    return max(1, int(limit.reset_at - time.time())) if limit else 60

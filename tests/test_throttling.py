@@ -1,0 +1,181 @@
+"""Throttles: logins per account and per address, sign-ups per address, a budget for
+every socket event, and typing thinned to one state per user and room a second."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import drain, emit, heard
+from tests.test_pages import csrf_from
+
+
+@pytest.fixture
+def limits(app, monkeypatch):
+    """`limits(NAME="COUNT per SECONDS second", ...)` lowers a limit for one test."""
+
+    def lower(**values):
+        for name, value in values.items():
+            monkeypatch.setitem(app.config, name, value)
+
+    return lower
+
+
+def login(http, email, password, address="127.0.0.1"):
+    return http.post(
+        "/api/auth/login",
+        json={"email": email, "password": password},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def assert_rate_limited(response):
+    assert response.status_code == 429, response.get_data(True)
+    assert response.json["error"]["code"] == "rate_limited"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "try again in" in response.json["error"]["message"]
+
+
+def test_failed_logins_lock_the_account_even_for_the_right_password(http, limits, admin, users):
+    limits(LOGIN_RATE_LIMIT_ACCOUNT="3 per 60 second")
+    for _ in range(3):
+        assert login(http, admin.email, "wrong-password").status_code == 401
+    assert_rate_limited(login(http, admin.email, admin.password))
+    assert_rate_limited(login(http, admin.email.upper(), admin.password))  # same account
+    other = users.make("customer")
+    assert login(http, other.email, other.password).status_code == 200, "others get in"
+
+
+def test_successful_logins_do_not_spend_the_account_budget(http, limits, customer):
+    limits(LOGIN_RATE_LIMIT_ACCOUNT="3 per 60 second")
+    for _ in range(6):
+        assert login(http, customer.email, customer.password).status_code == 200
+
+
+def test_one_address_cannot_try_many_accounts(http, limits, users):
+    limits(LOGIN_RATE_LIMIT_ADDRESS="4 per 60 second")
+    accounts = [users.make("customer") for _ in range(5)]
+    for account in accounts[:4]:
+        assert login(http, account.email, "wrong-password", "10.9.8.7").status_code == 401
+    assert_rate_limited(login(http, accounts[4].email, accounts[4].password, "10.9.8.7"))
+    ok = login(http, accounts[4].email, accounts[4].password, "10.9.8.6")
+    assert ok.status_code == 200, "another address is not slowed"
+
+
+def test_sign_ups_are_limited_per_address(http, limits):
+    limits(REGISTER_RATE_LIMIT_ADDRESS="2 per 3600 second")
+    for n in range(2):
+        body = {"email": f"new{n}@example.com", "password": "long enough", "name": "N"}
+        assert http.post("/api/auth/register", json=body).status_code == 201
+    body = {"email": "new9@example.com", "password": "long enough", "name": "N"}
+    assert_rate_limited(http.post("/api/auth/register", json=body))
+
+
+def test_the_login_form_shares_the_account_counter(http, limits, customer):
+    limits(LOGIN_RATE_LIMIT_ACCOUNT="2 per 60 second")
+    for _ in range(2):
+        assert login(http, customer.email, "wrong-password").status_code == 401
+    token = csrf_from(http.get("/login"))
+    data = {"email": customer.email, "password": customer.password, "csrf_token": token}
+    page = http.post("/login", data=data)
+    assert page.status_code == 429
+    assert int(page.headers["Retry-After"]) >= 1
+    assert "Too many attempts; try again in" in page.get_data(True)
+    assert http.get_cookie("access_token_cookie") is None
+
+
+def test_a_throttled_login_hashes_no_password(http, limits, customer, monkeypatch):
+    import app.services.users as users_module
+
+    limits(LOGIN_RATE_LIMIT_ACCOUNT="1 per 60 second")
+    assert login(http, customer.email, "wrong-password").status_code == 401
+    calls = []
+    real = users_module.password_matches
+    monkeypatch.setattr(users_module, "password_matches", lambda *a: calls.append(1) or real(*a))
+    assert_rate_limited(login(http, customer.email, customer.password))
+    assert calls == []
+
+
+# --- socket events --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "event, payload",
+    [
+        ("history", lambda room: {"room_id": room}),
+        ("list_rooms", lambda room: {}),
+        ("mark_read", lambda room: {"room_id": room, "message_id": 1}),
+        ("typing", lambda room: {"room_id": room, "is_typing": True}),
+        ("set_status", lambda room: {"room_id": room, "status": "open"}),
+    ],
+)
+def test_every_socket_event_has_a_per_user_budget(
+    connect, users, limits, customer, admin, event, payload
+):
+    cust = connect(customer)
+    room = emit(cust, "send_message", {"body": "hello"})["message"]["room_id"]
+    support = connect(admin)
+    limits(CHAT_EVENT_RATE_LIMIT=(3, 60))
+    codes = [emit(support, event, payload(room)).get("error", {}).get("code") for _ in range(5)]
+    assert "rate_limited" not in codes[:3]
+    assert codes[3:] == ["rate_limited", "rate_limited"]
+    other_admin = connect(users.make("admin"))
+    assert emit(other_admin, event, payload(room)).get("error", {}).get("code") != "rate_limited"
+    assert emit(cust, event, payload(room)).get("error", {}).get("code") != "rate_limited"
+
+
+def test_typing_flood_is_thinned_to_one_state_a_second(connect, customer, admin):
+    cust = connect(customer)
+    room = emit(cust, "send_message", {"body": "hello"})["message"]["room_id"]
+    support = connect(admin)
+    drain(support, cust)
+
+    started = time.monotonic()
+    for _ in range(200):  # far beyond any honest typist
+        assert emit(cust, "typing", {"room_id": room, "is_typing": True})["ok"] is True
+    elapsed = time.monotonic() - started
+
+    states = [e["is_typing"] for e in heard(support, "typing")]
+    assert states == [True] * len(states)
+    assert 1 <= len(states) <= 1 + int(elapsed / 2.0), "repeats are dropped"
+
+
+def test_a_quick_stop_is_held_and_then_forwarded(connect, customer, admin):
+    cust = connect(customer)
+    room = emit(cust, "send_message", {"body": "hello"})["message"]["room_id"]
+    support = connect(admin)
+    drain(support, cust)
+
+    for state in (True, False, True, False):  # all within a few milliseconds
+        emit(cust, "typing", {"room_id": room, "is_typing": state})
+    assert [e["is_typing"] for e in heard(support, "typing")] == [True]
+
+    time.sleep(1.3)  # the held change is released when the second is over
+    assert [e["is_typing"] for e in heard(support, "typing")] == [False]
+
+
+def test_typing_gate_rules():
+    from app.services.limits import TypingGate
+
+    now = [0.0]
+    scheduled = []
+    gate = TypingGate(
+        schedule=lambda delay, fn: scheduled.append((delay, fn)), clock=lambda: now[0]
+    )
+    sent = []
+    key = (1, 7)
+
+    assert gate.offer(key, True, sent.append) is True
+    now[0] = 0.5
+    assert gate.offer(key, True, sent.append) is False, "a repeat within 2 s is dropped"
+    assert gate.offer(key, False, sent.append) is False, "a change within 1 s is held"
+    assert gate.offer(key, True, sent.append) is False
+    assert gate.offer(key, False, sent.append) is False
+    assert [round(d, 3) for d, _ in scheduled] == [0.5], "one release, at the end of the second"
+    now[0] = 1.0
+    scheduled[0][1]()
+    assert sent == [True, False], "only the latest held state, once"
+    now[0] = 3.5
+    assert gate.offer(key, False, sent.append) is True, "a repeat after 2 s keeps it alive"
+    assert gate.offer((2, 7), True, sent.append) is True, "other users are independent"
