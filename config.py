@@ -110,6 +110,17 @@ class Config:
                 env.get("REGISTER_RATE_LIMIT_ADDRESS", "10/3600"), "REGISTER_RATE_LIMIT_ADDRESS"
             )
         )
+        # A refused login or sign-up is answered this many seconds late (cooperatively):
+        # a guessing loop then costs the server next to nothing instead of a flood of 429s.
+        self.LOGIN_THROTTLE_DELAY = float(env.get("LOGIN_THROTTLE_DELAY", "1.0"))
+        # Addresses the per-address limits leave alone: the machine itself by default
+        # (health checks, load tests, and a local proxy not yet named in TRUSTED_PROXIES,
+        # which would otherwise put every client in one bucket). Per-account limits apply.
+        self.RATELIMIT_EXEMPT_ADDRESSES = frozenset(
+            a.strip()
+            for a in env.get("RATELIMIT_EXEMPT_ADDRESSES", "127.0.0.1,::1").split(",")
+            if a.strip()
+        )
         # How many proxies in front of the app set X-Forwarded-For (0: none, trust nobody).
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
         self.RATELIMIT_STORAGE_URI = env.get("REDIS_URL") or "memory://"

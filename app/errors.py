@@ -92,8 +92,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(429)
     def handle_rate_limited(exc: HTTPException):
-        from .auth.throttle import retry_after_seconds
+        from .auth.throttle import retry_after_seconds, tarpit
 
+        tarpit()
         message = f"Too many attempts; try again in {retry_after_seconds()} seconds."
         if wants_json():
             return jsonify(error_body("rate_limited", message)), 429

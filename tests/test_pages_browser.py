@@ -121,3 +121,34 @@ def test_page_renews_its_session_and_keeps_the_draft(browser, short_lived):
         "#message-list .message:not(.pending) .body", has_text="a draft written slowly"
     ).wait_for(timeout=15000)
     assert page.errors == []
+
+
+def test_two_tabs_renew_one_session_without_ending_it(browser, database_url, users):
+    """Refresh tokens rotate, and a spent one ends the session: two tabs whose access
+    cookie expires at the same moment must take turns renewing (Web Locks), or the
+    second would spend the token the first already spent."""
+    server = LiveServer(database_url, "eventlet", JWT_ACCESS_TOKEN_EXPIRES="3")
+    try:
+        server.start()
+        server.register_and_login("two-tabs@example.com", "Two Tabs")
+        first = log_in(browser, server, "two-tabs@example.com", "correct horse battery")
+        second = first.context.new_page()
+        second.goto(server.url + "/chat")
+        second.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+
+        first.wait_for_timeout(8000)  # two expiries: every socket renewed twice
+
+        for tab in (first, second):
+            assert tab.url.endswith("/chat"), "still logged in"
+            tab.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+        first.fill("#composer-input", "still here")
+        first.press("#composer-input", "Enter")
+        second.wait_for_function(
+            "() => [...document.querySelectorAll('#message-list .body')]"
+            ".some(n => n.textContent === 'still here')",
+            timeout=10000,
+        )
+        assert "refresh token reused" not in server.output()
+        assert first.errors == []
+    finally:
+        server.close()

@@ -4,6 +4,8 @@
   guesser is stopped after a few tries.
 - Login, per client address: every attempt, so one address cannot try many accounts.
 - Sign-up, per client address: every attempt.
+- Addresses in RATELIMIT_EXEMPT_ADDRESSES (loopback by default) skip the two
+  per-address limits, never the per-account one.
 
 The JSON API and the HTML form share each counter. A refused attempt is answered 429
 `rate_limited` with `Retry-After`, and no password is hashed for it.
@@ -33,6 +35,10 @@ def login_account() -> str:
     return email.strip().lower()[:254]
 
 
+def _exempt_address() -> bool:
+    return client_address() in current_app.config["RATELIMIT_EXEMPT_ADDRESSES"]
+
+
 def _failed(response) -> bool:
     return response.status_code in (400, 401)
 
@@ -48,14 +54,26 @@ login_per_address = limiter.shared_limit(
     lambda: current_app.config["LOGIN_RATE_LIMIT_ADDRESS"],
     scope="login-address",
     key_func=client_address,
+    exempt_when=_exempt_address,
     methods=["POST"],
 )
 register_per_address = limiter.shared_limit(
     lambda: current_app.config["REGISTER_RATE_LIMIT_ADDRESS"],
     scope="register-address",
     key_func=client_address,
+    exempt_when=_exempt_address,
     methods=["POST"],
 )
+
+
+def tarpit() -> None:
+    """Wait before refusing: a client guessing in a loop gets one answer a second
+    rather than a thousand, and the wait is a cooperative sleep that costs nothing."""
+    from ..extensions import socketio
+
+    delay = current_app.config["LOGIN_THROTTLE_DELAY"]
+    if delay > 0:
+        socketio.sleep(delay)
 
 
 def retry_after_seconds() -> int:
