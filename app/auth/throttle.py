@@ -43,26 +43,26 @@ def _failed(response) -> bool:
     return response.status_code in (400, 401)
 
 
-login_per_account = limiter.shared_limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT_ACCOUNT"],
-    scope="login-account",
-    key_func=login_account,
-    deduct_when=_failed,
-    methods=["POST"],
+def _limit(setting: str, scope: str, key_func, **options):
+    """A limit shared by the JSON and HTML routes it decorates, read from `setting`
+    on every request (so the configuration, or a test, can change it)."""
+    return limiter.shared_limit(
+        lambda: current_app.config[setting],
+        scope=scope,
+        key_func=key_func,
+        methods=["POST"],
+        **options,
+    )
+
+
+login_per_account = _limit(
+    "LOGIN_RATE_LIMIT_ACCOUNT", "login-account", login_account, deduct_when=_failed
 )
-login_per_address = limiter.shared_limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT_ADDRESS"],
-    scope="login-address",
-    key_func=client_address,
-    exempt_when=_exempt_address,
-    methods=["POST"],
+login_per_address = _limit(
+    "LOGIN_RATE_LIMIT_ADDRESS", "login-address", client_address, exempt_when=_exempt_address
 )
-register_per_address = limiter.shared_limit(
-    lambda: current_app.config["REGISTER_RATE_LIMIT_ADDRESS"],
-    scope="register-address",
-    key_func=client_address,
-    exempt_when=_exempt_address,
-    methods=["POST"],
+register_per_address = _limit(
+    "REGISTER_RATE_LIMIT_ADDRESS", "register-address", client_address, exempt_when=_exempt_address
 )
 
 

@@ -33,13 +33,7 @@ def socket_opened(user: User, conn: Connection) -> None:
 def announce_arrival(conn: Connection, change: Change) -> None:
     """Tell who must know that a socket's user (or role) is online again (its process
     came back after a stall and registered its sockets anew)."""
-    if conn.role == "admin":
-        if change.role:
-            events.admins_presence(True)
-    elif change.user:
-        user = db.session.get(User, conn.user_id)
-        if user is not None:
-            _announce_customer(user, online=True)
+    _announce(conn, change, online=True)
 
 
 def socket_closed(sid: str) -> None:
@@ -50,13 +44,17 @@ def socket_closed(sid: str) -> None:
 
 def announce_departure(conn: Connection, change: Change) -> None:
     """Tell who must know that a socket is gone (closed, or its process died)."""
+    _announce(conn, change, online=False)
+
+
+def _announce(conn: Connection, change: Change, online: bool) -> None:
     if conn.role == "admin":
         if change.role:
-            events.admins_presence(False)
+            events.admins_presence(online)
     elif change.user:
         user = db.session.get(User, conn.user_id)
         if user is not None:
-            _announce_customer(user, online=False)
+            _announce_customer(user, online=online)
 
 
 def _announce_customer(user: User, online: bool) -> None:
