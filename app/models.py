@@ -61,6 +61,13 @@ class ChatRoom(db.Model):
     # Read marks: the highest message id each side has read (one mark for all admins).
     customer_read_id: Mapped[int | None] = mapped_column(default=None)
     admin_read_id: Mapped[int | None] = mapped_column(default=None)
+    # Kept up by every send and read mark (services/messages.py, room_actions.py), so a
+    # room's summary needs no count(*) or max(id): the last message, and how many
+    # messages each side has not read (the admins' count is the customer's messages
+    # after the admins' mark, and the other way round).
+    last_message_id: Mapped[int | None] = mapped_column(default=None)
+    admin_unread: Mapped[int] = mapped_column(default=0, server_default="0")
+    customer_unread: Mapped[int] = mapped_column(default=0, server_default="0")
 
     customer: Mapped[User] = relationship(lazy="joined", innerjoin=True)
 

@@ -2,62 +2,69 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import select
 
-from ..errors import ValidationError
+from ..errors import NotFound, ValidationError
 from ..extensions import db
-from ..models import ChatRoom, Message, User
+from ..models import Message, User, utcnow
 from . import events
 from .limits import check_send_rate
-from .rooms import ADMIN_VIEW, access_room, ensure_own_room, room_views
+from .rooms import access_room, create_own_room
 from .schemas import History, SendMessage, parse
+from .sending import store_message
 from .transaction import transaction
-from .views import message_view
+from .views import message_view, sent_message_view, sent_room_view
 
 
 def send_message(user: User, data: object) -> dict:
-    """Store one message and announce it; returns the stored Message object.
+    """Store one message and announce it; returns the stored Message.
 
-    The room's row is locked for the length of the transaction, so sends to a room
-    commit one at a time and ids grow in commit order. A retried `client_id` returns
-    the message already stored and announces nothing.
+    One statement on PostgreSQL (services/sending.py): the room's row is locked for the
+    length of the transaction, so sends to a room commit one at a time and ids grow in
+    commit order. A customer's first message makes their room first. A retried
+    `client_id` returns the message already stored and announces nothing.
     """
     check_send_rate(user.id)
     form = parse(SendMessage, data)
     if user.is_admin and form.room_id is None:
         raise ValidationError("room_id: an admin must name the room")
+    makes_own_room = not user.is_admin and form.room_id is None
+    created, now = False, utcnow()
     with transaction() as session:
-        room, created = _target_room(session, user, form.room_id)
-        if form.client_id is not None:
-            stored = _find_by_client_id(user, form.client_id)
-            if stored is not None:
-                return message_view(stored)
-        message = Message(room_id=room.id, author=user, body=form.body, client_id=form.client_id)
-        session.add(message)
-        session.flush()
-        room.last_activity_at = message.created_at
-        if not user.is_admin and room.status == "resolved":
-            room.status = "open"  # a customer's reply reopens the conversation
-        session.flush()
-        payload = message_view(message)
-        admin_room = room_views(ADMIN_VIEW, [room])[0]
-        customer_id = room.customer_id
+        if makes_own_room and not _room_known(user.id):
+            created = create_own_room(session, user.id)
+        stored = store_message(session, user, form.room_id, form.body, form.client_id, now)
+        if stored is None and makes_own_room and not created:  # the room is gone
+            created = create_own_room(session, user.id)
+            stored = store_message(session, user, None, form.body, form.client_id, now)
+        if stored is None:
+            raise NotFound("No such room.")
+        if stored.message_id is None:  # a retry: the message is stored already
+            return message_view(_find_by_client_id(user, form.client_id))
+    if not user.is_admin:
+        _remember_room(user.id)
+    message = sent_message_view(stored, user, form.body, form.client_id, now)
+    admin_room = sent_room_view(stored, message)
     if created:
         events.room_created(admin_room)
-    events.message_sent(payload, customer_id, admin_room)
-    return payload
+    events.message_sent(message, stored.customer_id, admin_room)
+    return message
 
 
-def _target_room(session, user: User, room_id: int | None) -> tuple[ChatRoom, bool]:
-    if room_id is None:  # a customer writing to their own room, made on first need
-        room, created = ensure_own_room(session, user)
-        return access_room(user, room.id, lock=True), created
-    return access_room(user, room_id, lock=True), False
+def _room_known(customer_id: int) -> bool:
+    return customer_id in current_app.extensions.setdefault("chat_customers_with_room", set())
 
 
-def _find_by_client_id(user: User, client_id: str) -> Message | None:
+def _remember_room(customer_id: int) -> None:
+    # A room never goes away while its customer exists; if it does (the data was
+    # deleted), the send finds no room and makes it again.
+    current_app.extensions.setdefault("chat_customers_with_room", set()).add(customer_id)
+
+
+def _find_by_client_id(user: User, client_id: str) -> Message:
     query = select(Message).where(Message.author_id == user.id, Message.client_id == client_id)
-    return db.session.scalar(query)
+    return db.session.scalars(query).one()
 
 
 def list_history(user: User, data: object) -> tuple[list[dict], bool]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from ..errors import Forbidden, NotFound
 from ..extensions import db
@@ -30,11 +30,27 @@ def mark_read(user: User, data: object) -> None:
         )
         if session.scalar(in_room) is None:
             raise NotFound("No such message in this room.")
-        column = ChatRoom.admin_read_id if user.is_admin else ChatRoom.customer_read_id
+        mark, unread = (
+            (ChatRoom.admin_read_id, ChatRoom.admin_unread)
+            if user.is_admin
+            else (ChatRoom.customer_read_id, ChatRoom.customer_unread)
+        )
+        # The side's unread count: the other side's messages after the new mark.
+        from_other_side = (
+            Message.author_id == ChatRoom.customer_id
+            if user.is_admin
+            else Message.author_id != ChatRoom.customer_id
+        )
+        still_unread = (
+            select(func.count())
+            .select_from(Message)
+            .where(Message.room_id == ChatRoom.id, from_other_side, Message.id > form.message_id)
+            .scalar_subquery()
+        )
         moved = session.execute(
             update(ChatRoom)
-            .where(ChatRoom.id == room.id, or_(column.is_(None), column < form.message_id))
-            .values({column: form.message_id})
+            .where(ChatRoom.id == room.id, or_(mark.is_(None), mark < form.message_id))
+            .values({mark: form.message_id, unread: still_unread})
             .execution_options(synchronize_session=False)
         ).rowcount
         if not moved:

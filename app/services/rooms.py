@@ -41,24 +41,28 @@ def get_own_room(user: User) -> ChatRoom | None:
     return db.session.scalar(select(ChatRoom).where(ChatRoom.customer_id == user.id))
 
 
-def ensure_own_room(session: Session, user: User) -> tuple[ChatRoom, bool]:
-    """The customer's room, created if missing; True when this call created it.
+def create_own_room(session: Session, customer_id: int) -> bool:
+    """Make the customer's room unless it exists; True when this call made it.
 
     Racing first messages all insert; the unique constraint on `customer_id` lets one
-    win and the others do nothing, then read the winner's row.
-    """
-    room = get_own_room(user)
-    if room is not None:
-        return room, False
+    win and the others do nothing."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     now = utcnow()
     stmt = (
         dialect.insert(ChatRoom)
-        .values(customer_id=user.id, status="open", created_at=now, last_activity_at=now)
+        .values(customer_id=customer_id, status="open", created_at=now, last_activity_at=now)
         .on_conflict_do_nothing(index_elements=["customer_id"])
         .returning(ChatRoom.id)
     )
-    created = session.execute(stmt).scalar() is not None
+    return session.execute(stmt).scalar() is not None
+
+
+def ensure_own_room(session: Session, user: User) -> tuple[ChatRoom, bool]:
+    """The customer's room, created if missing; True when this call created it."""
+    room = get_own_room(user)
+    if room is not None:
+        return room, False
+    created = create_own_room(session, user.id)
     room = get_own_room(user)
     if room is None:  # pragma: no cover - the constraint guarantees a row exists
         raise NotFound("No such room.")
@@ -128,34 +132,26 @@ ADMIN_VIEW = _AdminView()
 
 
 def room_views(viewer: User | _AdminView, rooms: list[ChatRoom]) -> list[dict]:
-    """Rooms as the contract's Room objects, as `viewer`'s side sees them (3 queries)."""
+    """Rooms as the contract's Room objects, as `viewer`'s side sees them: the counters
+    on the room rows, and one query for the last messages."""
     if not rooms:
         return []
-    ids = [room.id for room in rooms]
-    latest = select(func.max(Message.id)).where(Message.room_id.in_(ids)).group_by(Message.room_id)
-    last = {m.room_id: m for m in db.session.scalars(select(Message).where(Message.id.in_(latest)))}
-    unread = _unread_counts(viewer, ids)
+    last_ids = [room.last_message_id for room in rooms if room.last_message_id]
+    last = {}
+    if last_ids:
+        last = {
+            m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(last_ids)))
+        }
     online = current_registry().online([room.customer_id for room in rooms])
     return [
-        room_view(room, last.get(room.id), unread.get(room.id, 0), room.customer_id in online)
+        room_view(
+            room,
+            last.get(room.last_message_id),
+            room.admin_unread if viewer.is_admin else room.customer_unread,
+            room.customer_id in online,
+        )
         for room in rooms
     ]
-
-
-def _unread_counts(viewer: User | _AdminView, ids: list[int]) -> dict[int, int]:
-    if viewer.is_admin:  # the customer's messages after the admins' shared mark
-        counted = Message.author_id == ChatRoom.customer_id
-        mark = ChatRoom.admin_read_id
-    else:  # the admins' messages after the customer's mark
-        counted = Message.author_id != ChatRoom.customer_id
-        mark = ChatRoom.customer_read_id
-    query = (
-        select(Message.room_id, func.count())
-        .join(ChatRoom, ChatRoom.id == Message.room_id)
-        .where(Message.room_id.in_(ids), counted, Message.id > func.coalesce(mark, 0))
-        .group_by(Message.room_id)
-    )
-    return dict(db.session.execute(query).all())
 
 
 def list_rooms(

@@ -51,6 +51,38 @@ def room_view(
     }
 
 
+def sent_message_view(stored, author: User, body: str, client_id: str | None, now) -> dict:
+    """The Message a send just stored, from what the send statement returned."""
+    return {
+        "id": stored.message_id,
+        "room_id": stored.room_id,
+        "author": author_view(author),
+        "body": body,
+        "created_at": iso(now),
+        "client_id": client_id,
+    }
+
+
+def sent_room_view(stored, message: dict) -> dict:
+    """The admins' Room after a send: the message is its last, the counters are fresh."""
+    from ..registry import current_registry
+
+    return {
+        "id": stored.room_id,
+        "customer": {
+            "id": stored.customer_id,
+            "name": stored.customer_name,
+            "email": stored.customer_email,
+            "role": "customer",
+        },
+        "status": stored.status,
+        "created_at": iso(stored.room_created_at),
+        "last_message": message,
+        "unread_count": stored.admin_unread,
+        "customer_online": bool(current_registry().online([stored.customer_id])),
+    }
+
+
 def typing_view(room_id: int, user: User, is_typing: bool) -> dict:
     return {"room_id": room_id, "user": author_view(user), "is_typing": is_typing}
 

@@ -1,0 +1,143 @@
+"""The send path: one SQL statement per message on PostgreSQL, no ORM.
+
+`store_message` locks the room row (so ids grow in commit order inside a room), inserts
+the message unless its `client_id` was seen before, and moves the room's counters, all
+in one statement, and returns everything the ack, `new_message` and the admins'
+`room_updated` need. SQLite, the quick-start default, keeps the same meaning with three
+plain statements (it has one writer at a time, so ids follow commit order anyway).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import DateTime, Integer, String, bindparam, select, text, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+from ..models import ChatRoom, Message, User
+
+_TYPED = {
+    "room_created_at": DateTime(timezone=True),
+    "message_id": Integer(),
+    "status": String(),
+    "admin_unread": Integer(),
+}
+
+
+def _pg_send(room_filter: str):
+    return (
+        text(
+            f"""
+WITH r AS (
+  SELECT id, customer_id, created_at FROM chat_rooms WHERE {room_filter} FOR UPDATE
+), m AS (
+  INSERT INTO messages (room_id, author_id, body, client_id, created_at)
+  SELECT r.id, :author_id, :body, :client_id, :now FROM r
+  ON CONFLICT (author_id, client_id) DO NOTHING
+  RETURNING id
+), u AS (
+  UPDATE chat_rooms SET
+    last_message_id = m.id,
+    last_activity_at = :now,
+    status = CASE WHEN :by_customer THEN 'open' ELSE chat_rooms.status END,
+    admin_unread = chat_rooms.admin_unread + CASE WHEN :by_customer THEN 1 ELSE 0 END,
+    customer_unread = chat_rooms.customer_unread + CASE WHEN :by_customer THEN 0 ELSE 1 END
+  FROM m, r WHERE chat_rooms.id = r.id
+  RETURNING chat_rooms.status, chat_rooms.admin_unread
+)
+SELECT r.id AS room_id, r.customer_id, r.created_at AS room_created_at,
+       c.name AS customer_name, c.email AS customer_email,
+       m.id AS message_id, u.status, u.admin_unread
+  FROM r JOIN users c ON c.id = r.customer_id LEFT JOIN m ON true LEFT JOIN u ON true
+"""
+        )
+        .bindparams(bindparam("now", type_=DateTime(timezone=True)))
+        .columns(**_TYPED)
+    )
+
+
+PG_SEND_AS_CUSTOMER = _pg_send("customer_id = :author_id AND (:room_id IS NULL OR id = :room_id)")
+PG_SEND_AS_ADMIN = _pg_send("id = :room_id")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a send stored (message_id None: the client_id was seen before)."""
+
+    room_id: int
+    customer_id: int
+    room_created_at: datetime
+    customer_name: str
+    customer_email: str
+    message_id: int | None
+    status: str | None
+    admin_unread: int | None
+
+
+def store_message(
+    session: Session,
+    author: User,
+    room_id: int | None,
+    body: str,
+    client_id: str | None,
+    now: datetime,
+) -> Stored | None:
+    """Store one message in the author's room (a customer's own, or `room_id`); None
+    when there is no such room for this author."""
+    params = {
+        "author_id": author.id,
+        "room_id": room_id,
+        "body": body,
+        "client_id": client_id,
+        "now": now,
+        "by_customer": not author.is_admin,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        statement = PG_SEND_AS_ADMIN if author.is_admin else PG_SEND_AS_CUSTOMER
+        row = session.execute(statement, params).one_or_none()
+        return Stored(*row) if row is not None else None
+    return _store_on_sqlite(session, params)
+
+
+def _store_on_sqlite(session: Session, p: dict) -> Stored | None:
+    room_query = select(
+        ChatRoom.id, ChatRoom.customer_id, ChatRoom.created_at, User.name, User.email
+    ).join(User, User.id == ChatRoom.customer_id)
+    if p["by_customer"]:
+        room_query = room_query.where(ChatRoom.customer_id == p["author_id"])
+    if p["room_id"] is not None:
+        room_query = room_query.where(ChatRoom.id == p["room_id"])
+    room = session.execute(room_query).one_or_none()
+    if room is None:
+        return None
+    message_id = session.execute(
+        sqlite.insert(Message)
+        .values(
+            room_id=room.id,
+            author_id=p["author_id"],
+            body=p["body"],
+            client_id=p["client_id"],
+            created_at=p["now"],
+        )
+        .on_conflict_do_nothing(index_elements=["author_id", "client_id"])
+        .returning(Message.id)
+    ).scalar()
+    if message_id is None:
+        return Stored(*room, None, None, None)
+    by_customer = p["by_customer"]
+    status, admin_unread = session.execute(
+        update(ChatRoom)
+        .where(ChatRoom.id == room.id)
+        .values(
+            last_message_id=message_id,
+            last_activity_at=p["now"],
+            status="open" if by_customer else ChatRoom.status,
+            admin_unread=ChatRoom.admin_unread + (1 if by_customer else 0),
+            customer_unread=ChatRoom.customer_unread + (0 if by_customer else 1),
+        )
+        .returning(ChatRoom.status, ChatRoom.admin_unread)
+        .execution_options(synchronize_session=False)
+    ).one()
+    return Stored(*room, message_id, status, admin_unread)
