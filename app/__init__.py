@@ -88,9 +88,11 @@ def register_sockets(app: Flask) -> None:
     from .extensions import socketio
     from .services import events
     from .sockets import register_namespaces
+    from .wire import OrjsonForSocketIO, without_websocket_compression
 
     socketio.init_app(
         app,
+        json=OrjsonForSocketIO,
         async_mode=running_async_mode(),
         message_queue=app.config["REDIS_URL"],
         max_http_buffer_size=app.config["SOCKETIO_MAX_HTTP_BUFFER_SIZE"],
@@ -102,6 +104,7 @@ def register_sockets(app: Flask) -> None:
         manage_session=False,
     )
     register_namespaces(app)
+    app.wsgi_app = without_websocket_compression(app.wsgi_app)
 
 
 def running_async_mode() -> str:

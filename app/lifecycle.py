@@ -43,7 +43,10 @@ class InFlight:
 
 
 def in_flight(app: Flask) -> InFlight:
-    return app.extensions.setdefault("chat_in_flight", InFlight())
+    tracker = app.extensions.get("chat_in_flight")
+    if tracker is None:  # made once, not on every event
+        tracker = app.extensions["chat_in_flight"] = InFlight()
+    return tracker
 
 
 def serve(app: Flask, socketio: SocketIO) -> None:

@@ -8,10 +8,25 @@ The app's registry is `current_registry()`.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from flask import current_app
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a socket belongs to, read once at connect. Every event uses it as its user:
+    no event looks the user up again (a logout or an ended token closes the socket)."""
+
+    id: int
+    name: str
+    email: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 @dataclass(frozen=True)
@@ -23,6 +38,8 @@ class Connection:
     role: str
     family: str | None  # the token family it was opened with (services/tokens.py)
     token_exp: int | None
+    # Known for this process's own sockets; None for another process's (read from Redis).
+    identity: Identity | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pytest
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import emit, forged
+from tests.conftest import emit, forged, heard
 
 
 def test_forged_helper_makes_a_token_the_server_accepts(app, connect, customer):
@@ -158,12 +158,22 @@ def test_disconnect_forgets_the_socket(app, connect, customer):
     assert registry.online([customer.id]) == set()
 
 
-def test_events_of_a_deleted_account_are_unauthorized(app, connect, customer):
-    client = connect(customer)
+def test_deleting_an_account_closes_its_sockets(app, connect, users, customer, other_customer):
+    """A socket keeps the identity it connected with, so an account's end must end its
+    sockets: every one, whichever login opened it."""
+    from app.services.users import delete_user
+
+    tabs = [connect(customer), connect(customer)]
+    bystander = connect(other_customer)
+    token = users.token(customer)
     with app.app_context():
-        db.session.delete(db.session.get(User, customer.id))
-        db.session.commit()
-    assert emit(client, "list_rooms")["error"]["code"] == "unauthorized"
+        delete_user(customer.id)
+        assert db.session.get(User, customer.id) is None
+    for tab in tabs:
+        assert heard(tab, "session_expired") == [{}]
+        assert not tab.is_connected("/chat")
+    assert not connect(auth={"token": token}).is_connected("/chat")
+    assert bystander.is_connected("/chat")
 
 
 def test_failure_after_registration_leaves_nobody_online(app, connect, customer, monkeypatch):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, select
+from sqlalchemy.orm import joinedload
 
 from ..errors import NotFound, ValidationError
 from ..extensions import db
-from ..models import Message, User, utcnow
+from ..models import ChatRoom, Message, User, utcnow
 from . import events
 from .limits import check_send_rate
-from .rooms import access_room, create_own_room
+from .rooms import create_own_room, visible_to
 from .schemas import History, SendMessage, parse
 from .sending import store_message
 from .transaction import transaction
@@ -75,17 +76,27 @@ def list_history(user: User, data: object) -> tuple[list[dict], bool]:
     and `has_more` says older ones remain.
     """
     form = parse(History, data)
-    access_room(user, form.room_id)
-    query = select(Message).where(Message.room_id == form.room_id)
+    # One query: the room (so a room the user may not see is `not_found`), outer-joined
+    # to the page of its messages; a room with no messages gives one row with None.
+    in_page = [Message.room_id == ChatRoom.id]
     if form.before_id is not None:
-        query = query.where(Message.id < form.before_id)
+        in_page.append(Message.id < form.before_id)
     if form.after_id is not None:
-        query = query.where(Message.id > form.after_id).order_by(Message.id.asc())
-    else:
-        query = query.order_by(Message.id.desc())
-    rows = list(db.session.scalars(query.limit(form.limit + 1)))
-    has_more = len(rows) > form.limit
-    rows = rows[: form.limit]
+        in_page.append(Message.id > form.after_id)
+    query = (
+        select(ChatRoom.id, Message)
+        .outerjoin(Message, and_(*in_page))
+        .options(joinedload(Message.author, innerjoin=False))  # outer, like the page
+        .where(ChatRoom.id == form.room_id, *visible_to(user))
+        .order_by(Message.id.asc() if form.after_id is not None else Message.id.desc())
+        .limit(form.limit + 1)
+    )
+    rows = db.session.execute(query).all()
+    if not rows:
+        raise NotFound("No such room.")
+    found = [message for _, message in rows if message is not None]
+    has_more = len(found) > form.limit
+    found = found[: form.limit]
     if form.after_id is None:
-        rows.reverse()
-    return [message_view(m) for m in rows], has_more
+        found.reverse()
+    return [message_view(m) for m in found], has_more

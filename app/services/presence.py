@@ -13,7 +13,7 @@ from ..extensions import db
 from ..models import User
 from ..registry import Change, Connection, current_registry
 from . import events
-from .rooms import ADMIN_VIEW, get_own_room, room_views
+from .rooms import admin_view_of_own_room
 
 
 def socket_opened(user: User, conn: Connection) -> None:
@@ -59,6 +59,6 @@ def _announce(conn: Connection, change: Change, online: bool) -> None:
 
 def _announce_customer(user: User, online: bool) -> None:
     events.customer_presence(user.id, online)
-    room = get_own_room(user)
+    room = admin_view_of_own_room(user.id)
     if room is not None:
-        events.room_changed(room_views(ADMIN_VIEW, [room])[0])
+        events.room_changed(room)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from ..errors import Forbidden, NotFound
 from ..extensions import db
 from ..models import ChatRoom, Message, User
 from ..registry import current_registry
 from . import events
-from .rooms import ADMIN_VIEW, access_room, room_views
+from .rooms import ADMIN_VIEW, access_room, admin_view_of_own_room, room_views, visible_to
 from .schemas import MarkRead, SetStatus, Typing, parse
 from .transaction import transaction
-from .views import read_view, typing_view
+from .views import read_view, room_row_view, typing_view
 
 
 def mark_read(user: User, data: object) -> None:
@@ -21,45 +22,103 @@ def mark_read(user: User, data: object) -> None:
 
     The mark is shared by all admins; the customer has their own. The other side hears
     `read` and the admins' inbox row is redrawn, only when the mark actually moved.
+    One statement on PostgreSQL: the UPDATE (which also recounts the side's unread
+    messages after the new mark) and the admins' summary of the room, joined.
     """
     form = parse(MarkRead, data)
     with transaction() as session:
-        room = access_room(user, form.room_id)
-        in_room = select(Message.id).where(
-            Message.id == form.message_id, Message.room_id == room.id
-        )
-        if session.scalar(in_room) is None:
-            raise NotFound("No such message in this room.")
-        mark, unread = (
-            (ChatRoom.admin_read_id, ChatRoom.admin_unread)
-            if user.is_admin
-            else (ChatRoom.customer_read_id, ChatRoom.customer_unread)
-        )
-        # The side's unread count: the other side's messages after the new mark.
-        from_other_side = (
-            Message.author_id == ChatRoom.customer_id
-            if user.is_admin
-            else Message.author_id != ChatRoom.customer_id
-        )
-        still_unread = (
-            select(func.count())
-            .select_from(Message)
-            .where(Message.room_id == ChatRoom.id, from_other_side, Message.id > form.message_id)
-            .scalar_subquery()
-        )
-        moved = session.execute(
-            update(ChatRoom)
-            .where(ChatRoom.id == room.id, or_(mark.is_(None), mark < form.message_id))
-            .values({mark: form.message_id, unread: still_unread})
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if not moved:
+        move = _move_mark(user, form)
+        if session.get_bind().dialect.name == "postgresql":
+            admin_room = _moved_room_view(session, move.cte("moved"))
+        else:
+            moved = session.execute(move).one_or_none()
+            admin_room = admin_view_of_own_room(moved.customer_id) if moved else None
+        if admin_room is None:
+            _check_mark_target(user, form)  # not_found, or the mark was already there
             return
-        session.expire(room)
-        admin_room = room_views(ADMIN_VIEW, [room])[0]
-        customer_id = room.customer_id
-    events.read(read_view(form.room_id, user, form.message_id), customer_id, user.is_admin)
+    events.read(
+        read_view(form.room_id, user, form.message_id), admin_room["customer"]["id"], user.is_admin
+    )
     events.room_changed(admin_room)
+
+
+def _move_mark(user: User, form: MarkRead):
+    mark, unread = (
+        (ChatRoom.admin_read_id, ChatRoom.admin_unread)
+        if user.is_admin
+        else (ChatRoom.customer_read_id, ChatRoom.customer_unread)
+    )
+    # The side's unread count: the other side's messages after the new mark.
+    from_other_side = (
+        Message.author_id == ChatRoom.customer_id
+        if user.is_admin
+        else Message.author_id != ChatRoom.customer_id
+    )
+    still_unread = (
+        select(func.count())
+        .select_from(Message)
+        .where(Message.room_id == ChatRoom.id, from_other_side, Message.id > form.message_id)
+        .scalar_subquery()
+    )
+    in_room = (
+        select(Message.id)
+        .where(Message.id == form.message_id, Message.room_id == form.room_id)
+        .exists()
+    )
+    return (
+        update(ChatRoom)
+        .where(
+            ChatRoom.id == form.room_id,
+            *visible_to(user),
+            or_(mark.is_(None), mark < form.message_id),
+            in_room,
+        )
+        .values({mark: form.message_id, unread: still_unread})
+        .returning(
+            ChatRoom.id,
+            ChatRoom.customer_id,
+            ChatRoom.status,
+            ChatRoom.created_at,
+            ChatRoom.last_message_id,
+            ChatRoom.admin_unread,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _moved_room_view(session, moved) -> dict | None:
+    customer, author = aliased(User), aliased(User)
+    row = session.execute(
+        select(
+            moved.c.id,
+            moved.c.customer_id,
+            moved.c.status,
+            moved.c.created_at,
+            moved.c.admin_unread,
+            customer.name,
+            customer.email,
+            Message.id,
+            Message.body,
+            Message.client_id,
+            Message.created_at,
+            author.id,
+            author.name,
+            author.role,
+        )
+        .join(customer, customer.id == moved.c.customer_id)
+        .outerjoin(Message, Message.id == moved.c.last_message_id)
+        .outerjoin(author, author.id == Message.author_id)
+    ).one_or_none()
+    return room_row_view(row) if row is not None else None
+
+
+def _check_mark_target(user: User, form: MarkRead) -> None:
+    """Why a mark did not move: a room or message the user may not see is `not_found`;
+    otherwise the mark was already at or past it, which changes nothing."""
+    room = access_room(user, form.room_id)
+    in_room = select(Message.id).where(Message.id == form.message_id, Message.room_id == room.id)
+    if db.session.scalar(in_room) is None:
+        raise NotFound("No such message in this room.")
 
 
 def set_status(user: User, data: object) -> dict:

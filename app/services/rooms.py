@@ -20,15 +20,19 @@ from .transaction import transaction
 from .views import room_view
 
 
+def visible_to(user: User) -> list:
+    """The one rule of who may see which room, as query conditions: an admin every room,
+    a customer only their own."""
+    return [] if user.is_admin else [ChatRoom.customer_id == user.id]
+
+
 def access_room(user: User, room_id: int, *, lock: bool = False) -> ChatRoom:
     """The room `room_id` if `user` may see it, else `not_found` (never a hint it exists).
 
     With `lock`, the room's row is locked until the transaction ends: sends to one room
     then commit one after another, so message ids grow in commit order.
     """
-    query = select(ChatRoom).where(ChatRoom.id == room_id)
-    if not user.is_admin:
-        query = query.where(ChatRoom.customer_id == user.id)
+    query = select(ChatRoom).where(ChatRoom.id == room_id, *visible_to(user))
     if lock:
         query = query.with_for_update(of=ChatRoom)
     room = db.session.scalar(query)
@@ -95,9 +99,7 @@ def _like(text: str) -> str:
 
 def query_rooms(user: User, form: ListRooms) -> tuple[list[ChatRoom], str | None]:
     """A page of the rooms `user` may see, most recent activity first."""
-    query = select(ChatRoom).join(ChatRoom.customer)
-    if not user.is_admin:
-        query = query.where(ChatRoom.customer_id == user.id)
+    query = select(ChatRoom).join(ChatRoom.customer).where(*visible_to(user))
     if form.status:
         query = query.where(ChatRoom.status == form.status)
     if form.q and form.q.strip():
@@ -152,6 +154,21 @@ def room_views(viewer: User | _AdminView, rooms: list[ChatRoom]) -> list[dict]:
         )
         for room in rooms
     ]
+
+
+def admin_view_of_own_room(customer_id: int) -> dict | None:
+    """The admins' Room of one customer (None if they have none), in one query: the
+    room, its customer and its last message with its author, joined."""
+    row = db.session.execute(
+        select(ChatRoom, Message)
+        .outerjoin(Message, Message.id == ChatRoom.last_message_id)
+        .where(ChatRoom.customer_id == customer_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    room, last = row
+    online = current_registry().online([customer_id])
+    return room_view(room, last, room.admin_unread, customer_id in online)
 
 
 def list_rooms(

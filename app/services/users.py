@@ -70,6 +70,18 @@ def register_user(data: object, role: str = "customer") -> User:
     return user
 
 
+def delete_user(user_id: int) -> None:
+    """Delete an account: every login session of it ends and its sockets close first
+    (a socket keeps the identity it connected with, so it must not outlive the user)."""
+    from .tokens import end_all_sessions
+
+    end_all_sessions(user_id)
+    with transaction() as session:
+        user = session.get(User, user_id)
+        if user is not None:
+            session.delete(user)
+
+
 def authenticate(data: object) -> User:
     """The user whose email and password these are, else `unauthorized`."""
     form = parse(Login, data)

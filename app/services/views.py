@@ -83,6 +83,35 @@ def sent_room_view(stored, message: dict) -> dict:
     }
 
 
+def room_row_view(row) -> dict:
+    """The admins' Room from one row of columns: room id, customer id, status, created,
+    admin unread, customer name and email, then the last message's id, body, client
+    id and time and its author's id, name and role (all None without a message)."""
+    from ..registry import current_registry
+
+    (room_id, customer_id, status, created_at, unread, name, email, *last) = row
+    message_id, body, client_id, sent_at, author_id, author_name, author_role = last
+    last_message = None
+    if message_id is not None:
+        last_message = {
+            "id": message_id,
+            "room_id": room_id,
+            "author": {"id": author_id, "name": author_name, "role": author_role},
+            "body": body,
+            "created_at": iso(sent_at),
+            "client_id": client_id,
+        }
+    return {
+        "id": room_id,
+        "customer": {"id": customer_id, "name": name, "email": email, "role": "customer"},
+        "status": status,
+        "created_at": iso(created_at),
+        "last_message": last_message,
+        "unread_count": unread,
+        "customer_online": bool(current_registry().online([customer_id])),
+    }
+
+
 def typing_view(room_id: int, user: User, is_typing: bool) -> dict:
     return {"room_id": room_id, "user": author_view(user), "is_typing": is_typing}
 

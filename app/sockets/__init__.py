@@ -17,7 +17,7 @@ from ..errors import ChatError, InternalError, Unauthorized
 from ..extensions import db, socketio
 from ..lifecycle import in_flight
 from ..models import User
-from ..registry import Connection, TooManySockets, current_registry
+from ..registry import Connection, Identity, TooManySockets, current_registry
 from ..services import events, presence
 from ..services.limits import check_event_rate
 from ..services.messages import list_history, send_message
@@ -111,7 +111,8 @@ class ChatNamespace(Namespace):
         join_room(events.user_channel(user.id))
         join_room(events.ADMINS if user.is_admin else events.CUSTOMERS)
         # Identity lives with the connection (in the registry), never in `g`.
-        conn = Connection(request.sid, user.id, user.role, claims["fam"], claims["exp"])
+        identity = Identity(user.id, user.name, user.email, user.role)
+        conn = Connection(request.sid, user.id, user.role, claims["fam"], claims["exp"], identity)
         presence.socket_opened(user, conn)
         housekeeping.start(current_app._get_current_object())
 
@@ -121,12 +122,11 @@ class ChatNamespace(Namespace):
         except Exception:
             current_app.logger.exception("socket disconnect bookkeeping failed")
 
-    def current_user(self) -> User:
+    def current_user(self) -> Identity:
         conn = current_registry().get(request.sid)
-        user = db.session.get(User, conn.user_id) if conn else None
-        if user is None:
-            raise Unauthorized("Your account is gone; log in again.")
-        return user
+        if conn is None or conn.identity is None:
+            raise Unauthorized("This connection is not logged in; connect again.")
+        return conn.identity
 
     @acknowledged
     def on_send_message(self, user: User, payload: object) -> dict:

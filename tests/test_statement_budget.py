@@ -1,0 +1,139 @@
+"""The statement budget of every hot event, counted with SQLAlchemy's
+`before_cursor_execute`: one more statement sneaking into a path fails its test.
+
+PostgreSQL runs the hot paths as single statements (CTEs). SQLite, the quick-start
+default, cannot put an INSERT or UPDATE inside a CTE, so it has budgets of its own, a
+statement or two higher; they are pinned just as tightly. The commit is not a
+statement here: the drivers commit on the connection, not through a cursor.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import event
+
+from tests.conftest import ON_POSTGRES, drain, emit
+
+BUDGET = {  # event: (PostgreSQL, SQLite)
+    "send_message": (1, 3),
+    "first_message": (2, 4),
+    "admin_send": (1, 3),
+    "history": (1, 1),
+    "mark_read": (1, 2),
+    "list_rooms_admin": (2, 2),
+    "connect_customer": (2, 2),
+    "connect_admin": (1, 1),
+}
+
+
+def budget(name: str) -> int:
+    return BUDGET[name][0 if ON_POSTGRES else 1]
+
+
+@pytest.fixture
+def statements(app):
+    """The SQL statements run while the test's block runs: `with statements() as seen`."""
+    from contextlib import contextmanager
+
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+
+    @contextmanager
+    def counting():
+        seen: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            seen.append(" ".join(statement.split()))
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield seen
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
+    return counting
+
+
+def selects_users(seen: list[str]) -> list[str]:
+    """Statements that read the users table on their own (not joined for a summary)."""
+    return [s for s in seen if re.match(r"SELECT .* FROM users\b", s) and " JOIN " not in s]
+
+
+def test_send_into_an_existing_room(connect, customer, statements):
+    sock = connect(customer)
+    assert emit(sock, "send_message", {"body": "first"})["ok"]
+    with statements() as seen:
+        assert emit(sock, "send_message", {"body": "second", "client_id": "c2"})["ok"]
+    assert len(seen) == budget("send_message"), seen
+    assert selects_users(seen) == []
+
+
+def test_a_customers_first_message(connect, customer, statements):
+    sock = connect(customer)
+    with statements() as seen:
+        assert emit(sock, "send_message", {"body": "hello"})["ok"]
+    assert len(seen) <= budget("first_message"), seen
+
+
+def test_an_admins_answer(connect, customer, admin, statements):
+    room = emit(connect(customer), "send_message", {"body": "help"})["message"]["room_id"]
+    support = connect(admin)
+    with statements() as seen:
+        assert emit(support, "send_message", {"room_id": room, "body": "here"})["ok"]
+    assert len(seen) == budget("admin_send"), seen
+    assert selects_users(seen) == []
+
+
+def test_history(connect, customer, statements):
+    sock = connect(customer)
+    room = emit(sock, "send_message", {"body": "one"})["message"]["room_id"]
+    with statements() as seen:
+        assert emit(sock, "history", {"room_id": room})["ok"]
+    assert len(seen) == budget("history"), seen
+
+
+def test_mark_read(connect, customer, admin, statements):
+    sent = emit(connect(customer), "send_message", {"body": "read me"})["message"]
+    support = connect(admin)
+    with statements() as seen:
+        ack = emit(support, "mark_read", {"room_id": sent["room_id"], "message_id": sent["id"]})
+    assert ack["ok"]
+    assert len(seen) == budget("mark_read"), seen
+
+
+def test_an_admins_list_rooms_page(connect, users, admin, statements):
+    for n in range(3):
+        emit(connect(users.make("customer")), "send_message", {"body": f"hi {n}"})
+    support = connect(admin)
+    with statements() as seen:
+        assert len(emit(support, "list_rooms", {"limit": 2})["rooms"]) == 2
+    assert len(seen) <= budget("list_rooms_admin"), seen
+
+
+@pytest.mark.parametrize("role", ["customer", "admin"])
+def test_connect(connect, users, statements, role):  # the token is made beforehand
+    account = users.make(role)
+    if role == "customer":
+        emit(connect(account), "send_message", {"body": "so the room exists"})
+    token = users.token(account)
+    with statements() as seen:
+        sock = connect(auth={"token": token})
+    assert sock.is_connected("/chat")
+    assert len(seen) <= budget(f"connect_{role}"), seen
+
+
+def test_no_event_reads_the_user_again(connect, customer, admin, statements):
+    sock, support = connect(customer), connect(admin)
+    sent = emit(sock, "send_message", {"body": "x"})["message"]
+    drain(sock, support)
+    with statements() as seen:
+        emit(sock, "send_message", {"body": "y"})
+        emit(sock, "history", {"room_id": sent["room_id"]})
+        emit(support, "mark_read", {"room_id": sent["room_id"], "message_id": sent["id"]})
+        emit(support, "list_rooms")
+        emit(sock, "typing", {"room_id": sent["room_id"], "is_typing": True})
+    assert selects_users(seen) == [], seen
