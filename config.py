@@ -61,7 +61,8 @@ class Config:
     TESTING = False
     DEBUG = False
     SQLALCHEMY_TRACK_MODIFICATIONS = False
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # No pre-ping on every checkout: app/pooling.py pings only idle connections.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_recycle": 1800}
     JWT_TOKEN_LOCATION = ["headers", "cookies"]
     JWT_COOKIE_SECURE = False
     JWT_COOKIE_SAMESITE = "Lax"
@@ -84,6 +85,15 @@ class Config:
         env = os.environ
         self.DATABASE_URL = env.get("DATABASE_URL") or self.default_database_url()
         self.SQLALCHEMY_DATABASE_URI = _normalise_db_url(self.DATABASE_URL)
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+            # A fixed pool, no overflow: overflow connections are opened and closed
+            # under load (a PostgreSQL backend forked per burst); waiting for one of a
+            # fixed set is cheaper. The size is measured in docs/BENCHMARKS.md.
+            self.SQLALCHEMY_ENGINE_OPTIONS = {
+                **self.SQLALCHEMY_ENGINE_OPTIONS,
+                "pool_size": _positive_int(env, "DATABASE_POOL_SIZE", 20),
+                "max_overflow": 0,
+            }
         self.REDIS_URL = env.get("REDIS_URL") or None
         self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(
             seconds=int(env.get("JWT_ACCESS_TOKEN_EXPIRES", "900"))

@@ -32,6 +32,12 @@ def register_extensions(app: Flask) -> None:
     from .services.limits import MemoryLimiter, TypingGate
 
     db.init_app(app)
+    with app.app_context():
+        from .pooling import ping_when_idle
+
+        ping_when_idle(db.engine)
+        app.extensions["chat_engine"] = db.engine
+        app.extensions["chat_on_postgres"] = db.engine.dialect.name == "postgresql"
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     jwt.init_app(app)
     csrf.init_app(app)

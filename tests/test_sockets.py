@@ -187,14 +187,16 @@ def test_failing_commit_acks_internal_error_stores_and_broadcasts_nothing(
     client, support = connect(customer), connect(admin)
     client.get_received("/chat")
 
-    def refuse_commit(session):
+    def refuse_commit(connection):
         raise RuntimeError("injected: the database refused the commit")
 
-    event.listen(db.session, "before_commit", refuse_commit)
+    with app.app_context():  # every commit, the ORM's and the Core send path's
+        engine = db.engine
+    event.listen(engine, "commit", refuse_commit)
     try:
         ack = emit(client, "send_message", {"body": "will not be stored"})
     finally:
-        event.remove(db.session, "before_commit", refuse_commit)
+        event.remove(engine, "commit", refuse_commit)
 
     assert ack == {
         "ok": False,

@@ -14,7 +14,7 @@ from .limits import check_send_rate
 from .rooms import create_own_room, visible_to
 from .schemas import History, SendMessage, parse
 from .sending import store_message
-from .transaction import transaction
+from .transaction import core_transaction
 from .views import message_view, sent_message_view, sent_room_view
 
 
@@ -32,7 +32,7 @@ def send_message(user: User, data: object) -> dict:
         raise ValidationError("room_id: an admin must name the room")
     makes_own_room = not user.is_admin and form.room_id is None
     created, now = False, utcnow()
-    with transaction() as session:
+    with core_transaction() as session:
         if makes_own_room and not _room_known(user.id):
             created = create_own_room(session, user.id)
         stored = store_message(session, user, form.room_id, form.body, form.client_id, now)

@@ -13,7 +13,7 @@ from ..registry import current_registry
 from . import events
 from .rooms import ADMIN_VIEW, access_room, admin_view_of_own_room, room_views, visible_to
 from .schemas import MarkRead, SetStatus, Typing, parse
-from .transaction import transaction
+from .transaction import on_postgres, transaction
 from .views import read_view, room_row_view, typing_view
 
 
@@ -28,7 +28,7 @@ def mark_read(user: User, data: object) -> None:
     form = parse(MarkRead, data)
     with transaction() as session:
         move = _move_mark(user, form)
-        if session.get_bind().dialect.name == "postgresql":
+        if on_postgres():
             admin_room = _moved_room_view(session, move.cte("moved"))
         else:
             moved = session.execute(move).one_or_none()

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..errors import NotFound, ValidationError
@@ -16,7 +17,7 @@ from ..models import ChatRoom, Message, User, utcnow
 from ..registry import current_registry
 from . import events
 from .schemas import MAX_ID, ListRooms, parse
-from .transaction import transaction
+from .transaction import on_postgres, transaction
 from .views import room_view
 
 
@@ -45,12 +46,12 @@ def get_own_room(user: User) -> ChatRoom | None:
     return db.session.scalar(select(ChatRoom).where(ChatRoom.customer_id == user.id))
 
 
-def create_own_room(session: Session, customer_id: int) -> bool:
+def create_own_room(session: Session | Connection, customer_id: int) -> bool:
     """Make the customer's room unless it exists; True when this call made it.
 
     Racing first messages all insert; the unique constraint on `customer_id` lets one
     win and the others do nothing."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = postgresql if on_postgres() else sqlite
     now = utcnow()
     stmt = (
         dialect.insert(ChatRoom)

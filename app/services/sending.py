@@ -14,9 +14,10 @@ from datetime import datetime
 
 from sqlalchemy import DateTime, Integer, String, bindparam, select, text, update
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from ..models import ChatRoom, Message, User
+from .transaction import on_postgres
 
 _TYPED = {
     "room_created_at": DateTime(timezone=True),
@@ -77,7 +78,7 @@ class Stored:
 
 
 def store_message(
-    session: Session,
+    session: Connection,
     author: User,
     room_id: int | None,
     body: str,
@@ -94,14 +95,14 @@ def store_message(
         "now": now,
         "by_customer": not author.is_admin,
     }
-    if session.get_bind().dialect.name == "postgresql":
+    if on_postgres():
         statement = PG_SEND_AS_ADMIN if author.is_admin else PG_SEND_AS_CUSTOMER
         row = session.execute(statement, params).one_or_none()
         return Stored(*row) if row is not None else None
     return _store_on_sqlite(session, params)
 
 
-def _store_on_sqlite(session: Session, p: dict) -> Stored | None:
+def _store_on_sqlite(session: Connection, p: dict) -> Stored | None:
     room_query = select(
         ChatRoom.id, ChatRoom.customer_id, ChatRoom.created_at, User.name, User.email
     ).join(User, User.id == ChatRoom.customer_id)
