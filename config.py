@@ -93,6 +93,9 @@ class Config:
                 **self.SQLALCHEMY_ENGINE_OPTIONS,
                 "pool_size": _positive_int(env, "DATABASE_POOL_SIZE", 20),
                 "max_overflow": 0,
+                # The last connection handed back is the next one out: the busy ones
+                # stay warm (and prepared), the rest age and are pinged (app/pooling.py).
+                "pool_use_lifo": True,
             }
         self.REDIS_URL = env.get("REDIS_URL") or None
         self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(

@@ -4,7 +4,8 @@
 PostgreSQL runs the hot paths as single statements (CTEs). SQLite, the quick-start
 default, cannot put an INSERT or UPDATE inside a CTE, so it has budgets of its own, a
 statement or two higher; they are pinned just as tightly. The commit is not a
-statement here: the drivers commit on the connection, not through a cursor.
+statement here: the drivers commit on the connection, not through a cursor. Nor is
+the PREPARE of the send statements, run once per pooled connection.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def statements(app):
         seen: list[str] = []
 
         def record(conn, cursor, statement, parameters, context, executemany):
-            seen.append(" ".join(statement.split()))
+            if not statement.startswith("PREPARE "):  # once per pooled connection
+                seen.append(" ".join(statement.split()))
 
         event.listen(engine, "before_cursor_execute", record)
         try:

@@ -1,4 +1,4 @@
-"""The send path: one SQL statement per message on PostgreSQL, no ORM.
+"""The send path: one SQL statement per message on PostgreSQL, prepared, no ORM.
 
 `store_message` locks the room row (so ids grow in commit order inside a room), inserts
 the message unless its `client_id` was seen before, and moves the room's counters, all
@@ -27,24 +27,27 @@ _TYPED = {
 }
 
 
-def _pg_send(room_filter: str):
-    return (
-        text(
-            f"""
+# $1 author id, $2 room id (or NULL: a customer's own room), $3 body, $4 client id,
+# $5 the time, $6 whether a customer writes.
+PG_PARAMETERS = "(integer, integer, text, varchar, timestamptz, boolean)"
+
+
+def _pg_send(room_filter: str) -> str:
+    return f"""
 WITH r AS (
   SELECT id, customer_id, created_at FROM chat_rooms WHERE {room_filter} FOR UPDATE
 ), m AS (
   INSERT INTO messages (room_id, author_id, body, client_id, created_at)
-  SELECT r.id, :author_id, :body, :client_id, :now FROM r
+  SELECT r.id, $1, $3, $4, $5 FROM r
   ON CONFLICT (author_id, client_id) DO NOTHING
   RETURNING id
 ), u AS (
   UPDATE chat_rooms SET
     last_message_id = m.id,
-    last_activity_at = :now,
-    status = CASE WHEN :by_customer THEN 'open' ELSE chat_rooms.status END,
-    admin_unread = chat_rooms.admin_unread + CASE WHEN :by_customer THEN 1 ELSE 0 END,
-    customer_unread = chat_rooms.customer_unread + CASE WHEN :by_customer THEN 0 ELSE 1 END
+    last_activity_at = $5,
+    status = CASE WHEN $6 THEN 'open' ELSE chat_rooms.status END,
+    admin_unread = chat_rooms.admin_unread + CASE WHEN $6 THEN 1 ELSE 0 END,
+    customer_unread = chat_rooms.customer_unread + CASE WHEN $6 THEN 0 ELSE 1 END
   FROM m, r WHERE chat_rooms.id = r.id
   RETURNING chat_rooms.status, chat_rooms.admin_unread
 )
@@ -53,14 +56,35 @@ SELECT r.id AS room_id, r.customer_id, r.created_at AS room_created_at,
        m.id AS message_id, u.status, u.admin_unread
   FROM r JOIN users c ON c.id = r.customer_id LEFT JOIN m ON true LEFT JOIN u ON true
 """
-        )
+
+
+# Prepared once per database connection (PostgreSQL then plans them once, too).
+PG_PREPARED = {
+    "chat_send_as_customer": _pg_send("customer_id = $1 AND ($2 IS NULL OR id = $2)"),
+    "chat_send_as_admin": _pg_send("id = $2"),
+}
+
+
+def _execute(name: str):
+    return (
+        text(f"EXECUTE {name}(:author_id, :room_id, :body, :client_id, :now, :by_customer)")
         .bindparams(bindparam("now", type_=DateTime(timezone=True)))
         .columns(**_TYPED)
     )
 
 
-PG_SEND_AS_CUSTOMER = _pg_send("customer_id = :author_id AND (:room_id IS NULL OR id = :room_id)")
-PG_SEND_AS_ADMIN = _pg_send("id = :room_id")
+PG_SEND_AS_CUSTOMER = _execute("chat_send_as_customer")
+PG_SEND_AS_ADMIN = _execute("chat_send_as_admin")
+
+
+def prepare_on(connection: Connection) -> None:
+    """PREPARE the send statements on this pooled connection, the first time only
+    (a prepared statement lives as long as its database session)."""
+    if connection.info.get("chat_prepared"):
+        return
+    for name, body in PG_PREPARED.items():
+        connection.exec_driver_sql(f"PREPARE {name} {PG_PARAMETERS} AS {body}")
+    connection.info["chat_prepared"] = True
 
 
 @dataclass(frozen=True)
@@ -96,6 +120,7 @@ def store_message(
         "by_customer": not author.is_admin,
     }
     if on_postgres():
+        prepare_on(session)
         statement = PG_SEND_AS_ADMIN if author.is_admin else PG_SEND_AS_CUSTOMER
         row = session.execute(statement, params).one_or_none()
         return Stored(*row) if row is not None else None
