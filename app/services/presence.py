@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from flask import current_app
 
-from ..extensions import db
-from ..models import User
-from ..registry import Change, Connection, current_registry
+from ..registry import Change, Connection, Identity, current_registry
 from . import events
 from .rooms import admin_view_of_own_room
 
 
-def socket_opened(user: User, conn: Connection) -> None:
+def socket_opened(user: Identity, conn: Connection) -> None:
     """Remember the socket and announce what it changed; `TooManySockets` past the
     configured number of sockets per user (nothing is remembered or announced then)."""
     registry = current_registry()
@@ -27,7 +25,7 @@ def socket_opened(user: User, conn: Connection) -> None:
         return
     events.admins_presence(registry.any_online("admin"), to=conn.sid)
     if change.user:
-        _announce_customer(user, online=True)
+        _announce_customer(user.id, online=True)
 
 
 def announce_arrival(conn: Connection, change: Change) -> None:
@@ -52,13 +50,11 @@ def _announce(conn: Connection, change: Change, online: bool) -> None:
         if change.role:
             events.admins_presence(online)
     elif change.user:
-        user = db.session.get(User, conn.user_id)
-        if user is not None:
-            _announce_customer(user, online=online)
+        _announce_customer(conn.user_id, online=online)
 
 
-def _announce_customer(user: User, online: bool) -> None:
-    events.customer_presence(user.id, online)
-    room = admin_view_of_own_room(user.id)
+def _announce_customer(user_id: int, online: bool) -> None:
+    events.customer_presence(user_id, online)
+    room = admin_view_of_own_room(user_id)
     if room is not None:
         events.room_changed(room)

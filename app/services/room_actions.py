@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import aliased
 
 from ..errors import Forbidden, NotFound
 from ..extensions import db
 from ..models import ChatRoom, Message, User
 from ..registry import current_registry
 from . import events
-from .rooms import ADMIN_VIEW, access_room, admin_view_of_own_room, room_views, visible_to
+from .rooms import (
+    ADMIN_VIEW,
+    AUTHOR,
+    CUSTOMER,
+    access_room,
+    admin_view_of_own_room,
+    room_views,
+    visible_to,
+)
 from .schemas import MarkRead, SetStatus, Typing, parse
 from .transaction import on_postgres, transaction
 from .views import read_view, room_row_view, typing_view
@@ -87,7 +94,7 @@ def _move_mark(user: User, form: MarkRead):
 
 
 def _moved_room_view(session, moved) -> dict | None:
-    customer, author = aliased(User), aliased(User)
+    customer, author = CUSTOMER, AUTHOR
     row = session.execute(
         select(
             moved.c.id,

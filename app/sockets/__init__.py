@@ -107,12 +107,11 @@ class ChatNamespace(Namespace):
         except Exception:
             current_app.logger.exception("could not forget a refused socket")
 
-    def _open(self, user: User, claims: dict) -> None:
+    def _open(self, user: Identity, claims: dict) -> None:
         join_room(events.user_channel(user.id))
         join_room(events.ADMINS if user.is_admin else events.CUSTOMERS)
         # Identity lives with the connection (in the registry), never in `g`.
-        identity = Identity(user.id, user.name, user.email, user.role)
-        conn = Connection(request.sid, user.id, user.role, claims["fam"], claims["exp"], identity)
+        conn = Connection(request.sid, user.id, user.role, claims["fam"], claims["exp"], user)
         presence.socket_opened(user, conn)
         housekeeping.start(current_app._get_current_object())
 

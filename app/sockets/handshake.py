@@ -13,12 +13,12 @@ from flask import current_app
 from werkzeug.http import parse_cookie
 
 from ..errors import Unauthorized
-from ..models import User
+from ..registry import Identity
 from ..services.tokens import check_access_token
 
 
-def authenticate_handshake(auth: object, environ: dict) -> tuple[User, dict]:
-    """The user and claims of a socket's handshake, else `Unauthorized`."""
+def authenticate_handshake(auth: object, environ: dict) -> tuple[Identity, dict]:
+    """Who a socket's handshake stands for, and the token's claims; else `Unauthorized`."""
     return check_access_token(find_token(auth, environ))
 
 
