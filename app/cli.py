@@ -20,6 +20,7 @@ DEMO_ACCOUNTS = (
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(demo_accounts)
+    app.cli.add_command(seed_scale)
 
 
 @click.command("create-admin")
@@ -53,3 +54,62 @@ def demo_accounts() -> None:
         if get_user_by_email(email) is None:
             register_user({"email": email, "name": name, "password": password}, role=role)
         click.echo(f"  {role:<8}  {email:<20}  password: {password}")
+
+
+@click.command("seed-scale")
+@with_appcontext
+@click.option("--rooms", default=10_000, show_default=True, help="Customers, each with a room.")
+@click.option("--messages", default=1_000_000, show_default=True, help="Messages in all.")
+@click.option("--big-room", default=100_000, show_default=True, help="Messages in room 1.")
+def seed_scale(rooms: int, messages: int, big_room: int) -> None:
+    """Fill an empty PostgreSQL database with a large inbox, for benchmarks only.
+
+    Customers get one shared password ("scale-password"); room 1 holds --big-room
+    messages and the rest are spread over the other rooms. Runs as set-based SQL."""
+    from sqlalchemy import text
+
+    from .extensions import db
+    from .services.users import hash_password
+
+    if db.engine.dialect.name != "postgresql":
+        raise click.ClickException("seed-scale needs PostgreSQL.")
+    if db.session.execute(text("SELECT count(*) FROM chat_rooms")).scalar():
+        raise click.ClickException("The database already holds rooms; use an empty one.")
+    params = {
+        "rooms": rooms,
+        "rest": max(messages - big_room, 0),
+        "big": big_room,
+        "hash": hash_password("scale-password"),
+    }
+    for sql in SEED_SQL:
+        db.session.execute(text(sql), params)
+    db.session.commit()
+    click.echo(f"Seeded {rooms} rooms and {messages} messages.")
+
+
+SEED_SQL = [
+    """INSERT INTO users (email, name, password_hash, role, created_at)
+       SELECT 'scale' || n || '@example.com', 'Scale Customer ' || n, :hash, 'customer',
+              now() - interval '30 days'
+         FROM generate_series(1, :rooms) AS n""",
+    """INSERT INTO chat_rooms (customer_id, status, created_at, last_activity_at,
+                               admin_unread, customer_unread)
+       SELECT id, 'open', created_at, created_at, 0, 0 FROM users WHERE role = 'customer'
+        ORDER BY id""",
+    """INSERT INTO messages (room_id, author_id, body, created_at)
+       SELECT r.id, r.customer_id, 'scale message ' || n,
+              now() - interval '30 days' + n * interval '1 second'
+         FROM generate_series(1, :big) AS n
+         JOIN (SELECT id, customer_id FROM chat_rooms ORDER BY id LIMIT 1) r ON true""",
+    """INSERT INTO messages (room_id, author_id, body, created_at)
+       SELECT r.id, r.customer_id, 'scale message ' || n,
+              now() - interval '29 days' + n * interval '1 second'
+         FROM generate_series(1, :rest) AS n
+         JOIN chat_rooms r ON r.id = 2 + (n % greatest(:rooms - 1, 1))""",
+    """UPDATE chat_rooms SET
+         last_message_id = m.last_id, last_activity_at = m.last_at, admin_unread = m.n
+         FROM (SELECT room_id, max(id) AS last_id, max(created_at) AS last_at, count(*) AS n
+                 FROM messages GROUP BY room_id) m
+        WHERE chat_rooms.id = m.room_id""",
+    "ANALYZE",
+]

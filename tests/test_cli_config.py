@@ -8,6 +8,7 @@ import pytest
 
 import config
 from config import ConfigError, load_config
+from tests.conftest import ON_POSTGRES, needs_postgres
 
 
 def run(app, *args, input=None):
@@ -163,3 +164,38 @@ def test_bad_settings_fail_fast(env, name, value):
     env.setenv(name, value)
     with pytest.raises(ConfigError):
         load_config()
+
+
+@needs_postgres
+def test_seed_scale_fills_an_empty_database_with_consistent_rooms(app):
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    result = run(app, "seed-scale", "--rooms", "4", "--messages", "30", "--big-room", "12")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        counts = db.session.execute(
+            text("SELECT (SELECT count(*) FROM chat_rooms), (SELECT count(*) FROM messages)")
+        ).one()
+        assert tuple(counts) == (4, 30)
+        assert (
+            db.session.execute(text("SELECT count(*) FROM messages WHERE room_id = 1")).scalar()
+            == 12
+        )
+        wrong = db.session.execute(
+            text(
+                "SELECT count(*) FROM chat_rooms r WHERE last_message_id IS DISTINCT FROM "
+                "(SELECT max(id) FROM messages WHERE room_id = r.id) OR admin_unread <> "
+                "(SELECT count(*) FROM messages WHERE room_id = r.id)"
+            )
+        ).scalar()
+        assert wrong == 0, "every room's counters match its messages"
+    again = run(app, "seed-scale", "--rooms", "4")
+    assert again.exit_code != 0 and "already holds rooms" in again.output
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="checks the refusal on SQLite")
+def test_seed_scale_refuses_sqlite(app):
+    result = run(app, "seed-scale", "--rooms", "2")
+    assert result.exit_code != 0 and "needs PostgreSQL" in result.output
