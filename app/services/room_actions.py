@@ -12,11 +12,10 @@ from ..registry import current_registry
 from . import events
 from .rooms import (
     ADMIN_VIEW,
-    AUTHOR,
-    CUSTOMER,
     access_room,
     admin_view_of_own_room,
     room_views,
+    summary_query,
     visible_to,
 )
 from .schemas import MarkRead, SetStatus, Typing, parse
@@ -94,28 +93,7 @@ def _move_mark(user: User, form: MarkRead):
 
 
 def _moved_room_view(session, moved) -> dict | None:
-    customer, author = CUSTOMER, AUTHOR
-    row = session.execute(
-        select(
-            moved.c.id,
-            moved.c.customer_id,
-            moved.c.status,
-            moved.c.created_at,
-            moved.c.admin_unread,
-            customer.name,
-            customer.email,
-            Message.id,
-            Message.body,
-            Message.client_id,
-            Message.created_at,
-            author.id,
-            author.name,
-            author.role,
-        )
-        .join(customer, customer.id == moved.c.customer_id)
-        .outerjoin(Message, Message.id == moved.c.last_message_id)
-        .outerjoin(author, author.id == Message.author_id)
-    ).one_or_none()
+    row = session.execute(summary_query(moved.c)).one_or_none()
     return room_row_view(row) if row is not None else None
 
 

@@ -161,32 +161,37 @@ def room_views(viewer: User | _AdminView, rooms: list[ChatRoom]) -> list[dict]:
 CUSTOMER, AUTHOR = aliased(User, name="customer"), aliased(User, name="author")
 
 
-def admin_view_of_own_room(customer_id: int) -> dict | None:
-    """The admins' Room of one customer (None if they have none), in one query: the
-    room, its customer and its last message with its author, joined."""
-    customer, author = CUSTOMER, AUTHOR
-    row = db.session.execute(
+def summary_query(room):
+    """The columns `views.room_row_view` reads, for a room source with ChatRoom's
+    columns (the table itself, or a CTE of rows an UPDATE returned): the room, its
+    customer and its last message with its author, joined."""
+    return (
         select(
-            ChatRoom.id,
-            ChatRoom.customer_id,
-            ChatRoom.status,
-            ChatRoom.created_at,
-            ChatRoom.admin_unread,
-            customer.name,
-            customer.email,
+            room.id,
+            room.customer_id,
+            room.status,
+            room.created_at,
+            room.admin_unread,
+            CUSTOMER.name,
+            CUSTOMER.email,
             Message.id,
             Message.body,
             Message.client_id,
             Message.created_at,
-            author.id,
-            author.name,
-            author.role,
+            AUTHOR.id,
+            AUTHOR.name,
+            AUTHOR.role,
         )
-        .join(customer, customer.id == ChatRoom.customer_id)
-        .outerjoin(Message, Message.id == ChatRoom.last_message_id)
-        .outerjoin(author, author.id == Message.author_id)
-        .where(ChatRoom.customer_id == customer_id)
-    ).one_or_none()
+        .join(CUSTOMER, CUSTOMER.id == room.customer_id)
+        .outerjoin(Message, Message.id == room.last_message_id)
+        .outerjoin(AUTHOR, AUTHOR.id == Message.author_id)
+    )
+
+
+def admin_view_of_own_room(customer_id: int) -> dict | None:
+    """The admins' Room of one customer (None if they have none), in one query."""
+    query = summary_query(ChatRoom).where(ChatRoom.customer_id == customer_id)
+    row = db.session.execute(query).one_or_none()
     return room_row_view(row) if row is not None else None
 
 
