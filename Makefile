@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test lint clean
+.PHONY: run test lint bench clean
 
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(BIN)/activate
 ## test: the whole suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
 test: $(BIN)/activate
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## bench: closed and open loads against python wsgi.py on PostgreSQL (docs/BENCHMARKS.md)
+bench: $(BIN)/activate
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
