@@ -59,6 +59,9 @@ def register_extensions(app: Flask) -> None:
         app.extensions["chat_registry"] = MemoryRegistry()
         app.extensions["chat_limiter"] = MemoryLimiter(*app.config["CHAT_RATE_LIMIT"])
     app.extensions["chat_typing_gate"] = TypingGate(schedule=run_later)
+    # Customers this process has seen with a room (services/messages.py): a send for
+    # them skips the room-creating statement.
+    app.extensions["chat_customers_with_room"] = set()
 
 
 def run_later(delay: float, function) -> None:

@@ -54,13 +54,13 @@ def send_message(user: User, data: object) -> dict:
 
 
 def _room_known(customer_id: int) -> bool:
-    return customer_id in current_app.extensions.setdefault("chat_customers_with_room", set())
+    return customer_id in current_app.extensions["chat_customers_with_room"]
 
 
 def _remember_room(customer_id: int) -> None:
     # A room never goes away while its customer exists; if it does (the data was
     # deleted), the send finds no room and makes it again.
-    current_app.extensions.setdefault("chat_customers_with_room", set()).add(customer_id)
+    current_app.extensions["chat_customers_with_room"].add(customer_id)
 
 
 def _find_by_client_id(user: User, client_id: str) -> Message:

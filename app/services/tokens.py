@@ -98,12 +98,7 @@ def claims_are_complete(claims: dict) -> bool:
 
 
 def family_is_alive(claims: dict) -> bool:
-    query = select(TokenFamily.id).where(
-        TokenFamily.id == claims.get("fam"),
-        TokenFamily.user_id == _user_id(claims),
-        TokenFamily.revoked_at.is_(None),
-        TokenFamily.expires_at > utcnow(),
-    )
+    query = select(TokenFamily.id).where(*_alive(claims))
     return db.session.scalar(query) is not None
 
 
@@ -139,10 +134,11 @@ def check_access_token(encoded: str) -> tuple[Identity, dict]:
 
 
 def _alive(claims: dict) -> list:
-    """The token's user, joined to a live family of theirs."""
+    """The one rule: the token's family exists, is the token's user's, has not been
+    revoked and has not ended. Queries that also want the user join it on user_id."""
     return [
-        User.id == _user_id(claims),
-        TokenFamily.id == claims["fam"],
+        TokenFamily.id == claims.get("fam"),
+        TokenFamily.user_id == _user_id(claims),
         TokenFamily.revoked_at.is_(None),
         TokenFamily.expires_at > utcnow(),
     ]

@@ -27,13 +27,25 @@ def author_view(user: User) -> dict:
 
 
 def message_view(message: Message) -> dict:
+    return _message(
+        message.id,
+        message.room_id,
+        author_view(message.author),
+        message.body,
+        message.created_at,
+        message.client_id,
+    )
+
+
+def _message(message_id, room_id, author: dict, body, created_at, client_id) -> dict:
+    """The contract's Message: the one place its keys are written."""
     return {
-        "id": message.id,
-        "room_id": message.room_id,
-        "author": author_view(message.author),
-        "body": message.body,
-        "created_at": iso(message.created_at),
-        "client_id": message.client_id,
+        "id": message_id,
+        "room_id": room_id,
+        "author": author,
+        "body": body,
+        "created_at": iso(created_at),
+        "client_id": client_id,
     }
 
 
@@ -53,60 +65,46 @@ def room_view(
 
 def sent_message_view(stored, author: User, body: str, client_id: str | None, now) -> dict:
     """The Message a send just stored, from what the send statement returned."""
-    return {
-        "id": stored.message_id,
-        "room_id": stored.room_id,
-        "author": author_view(author),
-        "body": body,
-        "created_at": iso(now),
-        "client_id": client_id,
-    }
+    return _message(stored.message_id, stored.room_id, author_view(author), body, now, client_id)
 
 
 def sent_room_view(stored, message: dict) -> dict:
     """The admins' Room after a send: the message is its last, the counters are fresh."""
-    from ..registry import current_registry
-
-    return {
-        "id": stored.room_id,
-        "customer": {
-            "id": stored.customer_id,
-            "name": stored.customer_name,
-            "email": stored.customer_email,
-            "role": "customer",
-        },
-        "status": stored.status,
-        "created_at": iso(stored.room_created_at),
-        "last_message": message,
-        "unread_count": stored.admin_unread,
-        "customer_online": bool(current_registry().online([stored.customer_id])),
-    }
+    return _admin_room(
+        stored.room_id,
+        stored.customer_id,
+        stored.customer_name,
+        stored.customer_email,
+        stored.status,
+        stored.room_created_at,
+        stored.admin_unread,
+        message,
+    )
 
 
 def room_row_view(row) -> dict:
     """The admins' Room from one row of columns: room id, customer id, status, created,
     admin unread, customer name and email, then the last message's id, body, client
     id and time and its author's id, name and role (all None without a message)."""
-    from ..registry import current_registry
-
     (room_id, customer_id, status, created_at, unread, name, email, *last) = row
     message_id, body, client_id, sent_at, author_id, author_name, author_role = last
     last_message = None
     if message_id is not None:
-        last_message = {
-            "id": message_id,
-            "room_id": room_id,
-            "author": {"id": author_id, "name": author_name, "role": author_role},
-            "body": body,
-            "created_at": iso(sent_at),
-            "client_id": client_id,
-        }
+        author = {"id": author_id, "name": author_name, "role": author_role}
+        last_message = _message(message_id, room_id, author, body, sent_at, client_id)
+    return _admin_room(room_id, customer_id, name, email, status, created_at, unread, last_message)
+
+
+def _admin_room(room_id, customer_id, name, email, status, created_at, unread, last) -> dict:
+    """The contract's Room as the admins see it, from plain values (the hot paths)."""
+    from ..registry import current_registry
+
     return {
         "id": room_id,
         "customer": {"id": customer_id, "name": name, "email": email, "role": "customer"},
         "status": status,
         "created_at": iso(created_at),
-        "last_message": last_message,
+        "last_message": last,
         "unread_count": unread,
         "customer_online": bool(current_registry().online([customer_id])),
     }
