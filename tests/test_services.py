@@ -11,8 +11,9 @@ from app.errors import Conflict, NotFound, Unauthorized, ValidationError
 from app.extensions import db
 from app.models import ChatRoom, Message, User
 from app.services import rooms as rooms_service
+from app.services.access import access_room
+from app.services.inbox import list_rooms
 from app.services.messages import list_history, send_message
-from app.services.rooms import access_room, list_rooms
 from app.services.transaction import transaction
 from app.services.users import authenticate, register_user
 from tests.conftest import needs_postgres

@@ -8,9 +8,9 @@ from flask import Blueprint, jsonify, request
 from flask_jwt_extended import current_user, jwt_required
 
 from ..extensions import csrf
+from ..services.inbox import list_rooms
 from ..services.messages import list_history
-from ..services.rooms import list_rooms
-from ..services.views import user_view
+from ..services.payloads import user_view
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(bp)  # bearer tokens; cookie use is guarded by flask-jwt-extended's double submit

@@ -24,8 +24,8 @@ from flask_jwt_extended import (
 from ..errors import ChatError
 from ..extensions import csrf
 from ..services import tokens
+from ..services.payloads import user_view
 from ..services.users import authenticate, register_user
-from ..services.views import user_view
 from . import throttle
 from .forms import LoginForm, LogoutForm, RegisterForm
 

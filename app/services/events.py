@@ -1,6 +1,6 @@
 """Every event the server emits, and who hears it: the only module that emits.
 
-Callers pass payloads already built from the allow-listed views in `views.py`, and
+Callers pass payloads already built from the allow-listed builders in `payloads.py`, and
 call these only after the transaction that stored what they announce has committed.
 
 Socket.IO rooms: `user:<id>` holds every socket of one user, `admins` every admin

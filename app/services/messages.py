@@ -10,12 +10,13 @@ from ..errors import NotFound, ValidationError
 from ..extensions import db
 from ..models import ChatRoom, Message, User, utcnow
 from . import events
+from .access import visible_to
 from .limits import check_send_rate
-from .rooms import create_own_room, visible_to
+from .payloads import message_view, sent_message_view, sent_room_view
+from .rooms import create_own_room
 from .schemas import History, SendMessage, parse
 from .sending import store_message
 from .transaction import core_transaction
-from .views import message_view, sent_message_view, sent_room_view
 
 
 def send_message(user: User, data: object) -> dict:
@@ -46,7 +47,7 @@ def send_message(user: User, data: object) -> dict:
     if not user.is_admin:
         _remember_room(user.id)
     message = sent_message_view(stored, user, form.body, form.client_id, now)
-    admin_room = sent_room_view(stored, message)
+    admin_room = sent_room_view(stored, message, by_customer=not user.is_admin)
     if created:
         events.room_created(admin_room)
     events.message_sent(message, stored.customer_id, admin_room)

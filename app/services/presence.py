@@ -11,7 +11,7 @@ from flask import current_app
 
 from ..registry import Change, Connection, Identity, current_registry
 from . import events
-from .rooms import admin_view_of_own_room
+from .inbox import admin_view_of_own_room
 
 
 def socket_opened(user: Identity, conn: Connection) -> None:

@@ -19,10 +19,11 @@ from ..lifecycle import in_flight
 from ..models import User
 from ..registry import Connection, Identity, TooManySockets, current_registry
 from ..services import events, presence
+from ..services.activity import mark_read, typing
+from ..services.inbox import list_rooms
 from ..services.limits import check_event_rate
 from ..services.messages import list_history, send_message
-from ..services.room_actions import mark_read, set_status, typing
-from ..services.rooms import list_rooms
+from ..services.rooms import open_own_room, set_status
 from . import housekeeping
 from .handshake import authenticate_handshake
 
@@ -133,7 +134,8 @@ class ChatNamespace(Namespace):
 
     @acknowledged
     def on_list_rooms(self, user: User, payload: object) -> dict:
-        rooms, next_cursor = list_rooms(user, payload, create_own=True)
+        open_own_room(user)
+        rooms, next_cursor = list_rooms(user, payload)
         return {"rooms": rooms, "next": next_cursor}
 
     @acknowledged

@@ -20,7 +20,7 @@ from ..errors import Unauthorized
 from ..extensions import db
 from ..models import User
 from ..services import tokens
-from ..services.views import user_view
+from ..services.payloads import user_view
 
 bp = Blueprint("web", __name__)
 

@@ -1,26 +1,20 @@
-"""What happens in a room besides sending: read marks, typing, and status."""
+"""Activity in a room besides sending: read marks and typing."""
 
 from __future__ import annotations
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
-from ..errors import Forbidden, NotFound
+from ..errors import NotFound
 from ..extensions import db
 from ..models import ChatRoom, Message, User
 from ..registry import current_registry
 from . import events
-from .rooms import (
-    ADMIN_VIEW,
-    access_room,
-    admin_view_of_own_room,
-    room_views,
-    summary_query,
-    visible_to,
-)
-from .schemas import MarkRead, SetStatus, Typing, parse
+from .access import access_room, visible_to
+from .inbox import admin_view_of_own_room, summary_query
+from .payloads import read_view, room_row_view, typing_view
+from .schemas import MarkRead, Typing, parse
 from .transaction import on_postgres, transaction
-from .views import read_view, room_row_view, typing_view
 
 
 def mark_read(user: User, data: object) -> None:
@@ -104,24 +98,6 @@ def _check_mark_target(user: User, form: MarkRead) -> None:
     in_room = select(Message.id).where(Message.id == form.message_id, Message.room_id == room.id)
     if db.session.scalar(in_room) is None:
         raise NotFound("No such message in this room.")
-
-
-def set_status(user: User, data: object) -> dict:
-    """Open or resolve a room (admins only); returns the Room as the admin sees it."""
-    form = parse(SetStatus, data)
-    with transaction():
-        room = access_room(user, form.room_id, lock=True)
-        if not user.is_admin:
-            raise Forbidden("Only the support team can change a room's status.")
-        changed = room.status != form.status
-        room.status = form.status
-        db.session.flush()
-        admin_room = room_views(ADMIN_VIEW, [room])[0]
-        customer = room.customer
-        customer_room = room_views(customer, [room])[0]
-    if changed:
-        events.status_changed(admin_room, customer_room, customer.id)
-    return admin_room
 
 
 def typing(user: User, data: object) -> None:

@@ -68,8 +68,10 @@ def sent_message_view(stored, author: User, body: str, client_id: str | None, no
     return _message(stored.message_id, stored.room_id, author_view(author), body, now, client_id)
 
 
-def sent_room_view(stored, message: dict) -> dict:
-    """The admins' Room after a send: the message is its last, the counters are fresh."""
+def sent_room_view(stored, message: dict, *, by_customer: bool) -> dict:
+    """The admins' Room after a send: the message is its last, the counters are fresh.
+    A customer's own send comes from a socket they have open: they are online, and the
+    registry (a Redis round trip with several processes) need not be asked."""
     return _admin_room(
         stored.room_id,
         stored.customer_id,
@@ -79,6 +81,7 @@ def sent_room_view(stored, message: dict) -> dict:
         stored.room_created_at,
         stored.admin_unread,
         message,
+        online=True if by_customer else None,
     )
 
 
@@ -95,9 +98,15 @@ def room_row_view(row) -> dict:
     return _admin_room(room_id, customer_id, name, email, status, created_at, unread, last_message)
 
 
-def _admin_room(room_id, customer_id, name, email, status, created_at, unread, last) -> dict:
-    """The contract's Room as the admins see it, from plain values (the hot paths)."""
+def _admin_room(
+    room_id, customer_id, name, email, status, created_at, unread, last, online=None
+) -> dict:
+    """The contract's Room as the admins see it, from plain values (the hot paths);
+    whether the customer is online is asked of the registry unless `online` says."""
     from ..registry import current_registry
+
+    if online is None:
+        online = bool(current_registry().online([customer_id]))
 
     return {
         "id": room_id,
@@ -106,7 +115,7 @@ def _admin_room(room_id, customer_id, name, email, status, created_at, unread, l
         "created_at": iso(created_at),
         "last_message": last,
         "unread_count": unread,
-        "customer_online": bool(current_registry().online([customer_id])),
+        "customer_online": online,
     }
 
 

@@ -1,0 +1,157 @@
+"""The inbox: listing rooms a page at a time, the cursors between pages, and the Room
+summaries each side sees. Everything here only reads."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.orm import aliased
+
+from ..errors import ValidationError
+from ..extensions import db
+from ..models import ChatRoom, Message, User
+from ..registry import current_registry
+from .access import visible_to
+from .payloads import room_row_view, room_view
+from .schemas import MAX_ID, ListRooms, parse
+
+Side = Literal["admin", "customer"]
+
+
+def side_of(user: User) -> Side:
+    return "admin" if user.is_admin else "customer"
+
+
+def room_summaries(side: Side, rooms: list[ChatRoom]) -> list[dict]:
+    """Rooms as the contract's Room objects, as one side sees them (the side decides
+    which unread counter shows): the counters on the room rows, and one query for the
+    last messages."""
+    if not rooms:
+        return []
+    last_ids = [room.last_message_id for room in rooms if room.last_message_id]
+    last = {}
+    if last_ids:
+        last = {
+            m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(last_ids)))
+        }
+    online = current_registry().online([room.customer_id for room in rooms])
+    return [
+        room_view(
+            room,
+            last.get(room.last_message_id),
+            room.admin_unread if side == "admin" else room.customer_unread,
+            room.customer_id in online,
+        )
+        for room in rooms
+    ]
+
+
+def room_summary(side: Side, room: ChatRoom) -> dict:
+    return room_summaries(side, [room])[0]
+
+
+def encode_cursor(room: ChatRoom) -> str:
+    raw = f"{room.last_activity_at.replace(tzinfo=None).isoformat()}|{room.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """The position a `before` cursor names. Cursors are not secret, only opaque: a
+    forged one may point anywhere, but only at values the database can compare."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, room_id = raw.partition("|")
+        position = datetime.fromisoformat(when), int(room_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        position = None
+    if position is None or position[0].tzinfo is not None or not 1 <= position[1] <= MAX_ID:
+        raise ValidationError("before: not a cursor this server gave out")
+    return position
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def query_rooms(user: User, form: ListRooms) -> tuple[list[ChatRoom], str | None]:
+    """A page of the rooms `user` may see, most recent activity first."""
+    query = select(ChatRoom).join(ChatRoom.customer).where(*visible_to(user))
+    if form.status:
+        query = query.where(ChatRoom.status == form.status)
+    if form.q and form.q.strip():
+        pattern = _like(form.q.strip().lower())
+        query = query.where(
+            or_(
+                User.name.ilike(pattern, escape="\\"),  # both served by trigram indexes
+                User.email.like(pattern, escape="\\"),
+            )
+        )
+    if form.before:
+        when, room_id = decode_cursor(form.before)
+        query = query.where(
+            or_(
+                ChatRoom.last_activity_at < when,
+                and_(ChatRoom.last_activity_at == when, ChatRoom.id < room_id),
+            )
+        )
+    query = query.order_by(ChatRoom.last_activity_at.desc(), ChatRoom.id.desc())
+    rooms = list(db.session.scalars(query.limit(form.limit + 1)))
+    next_cursor = encode_cursor(rooms[form.limit - 1]) if len(rooms) > form.limit else None
+    return rooms[: form.limit], next_cursor
+
+
+def list_rooms(user: User, data: object) -> tuple[list[dict], str | None]:
+    """The caller's rooms, most recent activity first: every room for an admin, their
+    own for a customer (none until their room exists: see rooms.open_own_room)."""
+    form = parse(ListRooms, data)
+    rooms, next_cursor = query_rooms(user, form)
+    return room_summaries(side_of(user), rooms), next_cursor
+
+
+# Made once: a fresh alias per call would miss SQLAlchemy's statement cache every time.
+CUSTOMER, AUTHOR = aliased(User, name="customer"), aliased(User, name="author")
+
+
+def summary_query(room):
+    """The columns `payloads.room_row_view` reads, for a room source with ChatRoom's
+    columns (the table itself, or a CTE of rows an UPDATE returned): the room, its
+    customer and its last message with its author, joined. The hot paths' summary, for
+    the admins' side."""
+    return (
+        select(
+            room.id,
+            room.customer_id,
+            room.status,
+            room.created_at,
+            room.admin_unread,
+            CUSTOMER.name,
+            CUSTOMER.email,
+            Message.id,
+            Message.body,
+            Message.client_id,
+            Message.created_at,
+            AUTHOR.id,
+            AUTHOR.name,
+            AUTHOR.role,
+        )
+        .join(CUSTOMER, CUSTOMER.id == room.customer_id)
+        .outerjoin(Message, Message.id == room.last_message_id)
+        .outerjoin(AUTHOR, AUTHOR.id == Message.author_id)
+    )
+
+
+OWN_ROOM_SUMMARY = summary_query(ChatRoom).where(ChatRoom.customer_id == bindparam("customer"))
+
+
+def admin_view_of_own_room(customer_id: int) -> dict | None:
+    """The admins' Room of one customer (None if they have none), in one query.
+
+    Run at every customer's connect and disconnect (presence): a statement built once,
+    on the session's Core connection (no ORM execution, no cache-key walk per call)."""
+    row = db.session.connection().execute(OWN_ROOM_SUMMARY, {"customer": customer_id}).one_or_none()
+    return room_row_view(row) if row is not None else None
