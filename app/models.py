@@ -32,7 +32,24 @@ class User(db.Model):
     role: Mapped[str] = mapped_column(String(16), default="customer")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    __table_args__ = (CheckConstraint("role IN ('customer', 'admin')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('customer', 'admin')", name="role"),
+        # The inbox's search matches a fragment anywhere in the name or email
+        # (the inbox query): trigram indexes on PostgreSQL (pg_trgm), plain ones on
+        # SQLite, where they only keep the schema the same.
+        Index(
+            "ix_users_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_users_email_trgm",
+            "email",
+            postgresql_using="gin",
+            postgresql_ops={"email": "gin_trgm_ops"},
+        ),
+    )
 
     @staticmethod
     def normalise_email(email: str) -> str:
@@ -61,7 +78,7 @@ class ChatRoom(db.Model):
     # Read marks: the highest message id each side has read (one mark for all admins).
     customer_read_id: Mapped[int | None] = mapped_column(default=None)
     admin_read_id: Mapped[int | None] = mapped_column(default=None)
-    # Kept up by every send and read mark (services/messages.py, room_actions.py), so a
+    # Kept up by every send and read mark (services/messages.py, activity.py), so a
     # room's summary needs no count(*) or max(id): the last message, and how many
     # messages each side has not read (the admins' count is the customer's messages
     # after the admins' mark, and the other way round).

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import statistics
 import subprocess
 import sys
@@ -32,23 +31,13 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
 from tests.live import LiveServer  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-def migrate(database_url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": database_url, "APP_CONFIG": "testing"}
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
 
 
 def measure(server: LiveServer, admin_token: str, room_id: int, seconds: float) -> list[float]:
@@ -147,7 +136,7 @@ def main() -> None:
     parser.add_argument("--attackers", type=int, default=4)
     parser.add_argument("--modes", default="eventlet,gevent")
     args = parser.parse_args()
-    migrate(args.database_url)
+    common.migrate(args.database_url)
     print("| mode | phase | acks | ack p50 ms | p95 ms | max ms | login attempts/s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for mode in args.modes.split(","):

@@ -32,6 +32,7 @@ import psycopg2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
 from tests.live import LiveServer  # noqa: E402
 
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -63,22 +64,7 @@ def backend_pids() -> list[int]:
 
 
 def fresh_database() -> str:
-    conn = psycopg2.connect(f"{PG}/postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
-        cur.execute(f'CREATE DATABASE "{DATABASE}"')
-    conn.close()
-    url = f"{PG}/{DATABASE}"
-    env = {**os.environ, "DATABASE_URL": url, "APP_CONFIG": "testing"}
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return url
+    return common.fresh_database(DATABASE)
 
 
 def percentile(values: list[float], p: float) -> float:
