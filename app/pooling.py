@@ -41,3 +41,6 @@ def ping(dbapi_connection) -> None:
         cursor.execute("SELECT 1")
     finally:
         cursor.close()
+    # The driver opened a transaction for the SELECT; hand the connection over idle
+    # (a one-statement send switches it to autocommit, which needs no open transaction).
+    dbapi_connection.rollback()

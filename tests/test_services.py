@@ -209,3 +209,22 @@ def test_history_of_a_foreign_room_is_not_found(ctx, customer, other_customer):
     room_id = send_message(load(other_customer), {"body": "secret"})["room_id"]
     with pytest.raises(NotFound):
         list_history(load(customer), {"room_id": room_id})
+
+
+@needs_postgres
+def test_a_one_statement_transaction_refuses_a_second_statement(app):
+    """`core_transaction(one_statement=True)` runs without BEGIN on PostgreSQL, so a
+    second statement would commit apart from the first: it is refused before it runs."""
+    from app.services.transaction import core_transaction, run_on_driver
+
+    with app.app_context():
+        with (
+            pytest.raises(RuntimeError, match="second statement"),
+            core_transaction(one_statement=True) as connection,
+        ):
+            assert run_on_driver(connection, "SELECT %s", (1,)) == (1,)
+            run_on_driver(connection, "SELECT %s", (2,))
+        # the pooled connection went back with its transactions as before
+        with core_transaction() as connection:
+            assert connection.connection.dbapi_connection.autocommit is False
+            assert run_on_driver(connection, "SELECT %s", (3,)) == (3,)

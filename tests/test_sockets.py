@@ -210,6 +210,39 @@ def test_failing_commit_acks_internal_error_stores_and_broadcasts_nothing(
     assert emit(client, "send_message", {"body": "works again"})["ok"] is True
 
 
+def test_a_failing_send_into_an_existing_room_stores_and_broadcasts_nothing(
+    app, connect, customer, admin
+):
+    # The send into a known room is one statement (on PostgreSQL with no BEGIN/COMMIT
+    # around it); when that statement fails, nothing is stored or announced.
+    client, support = connect(customer), connect(admin)
+    assert emit(client, "send_message", {"body": "makes the room"})["ok"]
+    drain(client, support)
+
+    def refuse_the_send(conn, cursor, statement, parameters, context, executemany):
+        if "chat_send" in statement or statement.startswith("INSERT INTO messages"):
+            raise RuntimeError("injected: the database refused the send")
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", refuse_the_send)
+    try:
+        ack = emit(client, "send_message", {"body": "will not be stored", "client_id": "x1"})
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse_the_send)
+
+    assert ack["ok"] is False and ack["error"]["code"] == "internal_error"
+    assert client.get_received("/chat") == [] and support.get_received("/chat") == []
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Message)) == 1
+        room = db.session.scalars(select(ChatRoom)).one()
+        assert room.admin_unread == 1
+    retry = emit(client, "send_message", {"body": "will not be stored", "client_id": "x1"})
+    assert retry["ok"] is True
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Message)) == 2
+
+
 def test_client_id_retry_returns_the_stored_message_and_broadcasts_once(connect, customer, admin):
     client, support = connect(customer), connect(admin)
     first = emit(client, "send_message", {"body": "once", "client_id": "abc-1"})

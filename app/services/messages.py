@@ -32,18 +32,22 @@ def send_message(user: User, data: object) -> dict:
     if user.is_admin and form.room_id is None:
         raise ValidationError("room_id: an admin must name the room")
     makes_own_room = not user.is_admin and form.room_id is None
-    created, now = False, utcnow()
-    with core_transaction() as session:
-        if makes_own_room and not _room_known(user.id):
+    now = utcnow()
+    # A room known to exist takes the one statement alone; else the room is made
+    # first, in the same transaction.
+    created = makes_own_room and not _room_known(user.id)
+    with core_transaction(one_statement=not created) as session:
+        if created:
             created = create_own_room(session, user.id)
         stored = store_message(session, user, form.room_id, form.body, form.client_id, now)
-        if stored is None and makes_own_room and not created:  # the room is gone
+    if stored is None and makes_own_room and not created:  # the room is gone: make it
+        with core_transaction() as session:
             created = create_own_room(session, user.id)
             stored = store_message(session, user, None, form.body, form.client_id, now)
-        if stored is None:
-            raise NotFound("No such room.")
-        if stored.message_id is None:  # a retry: the message is stored already
-            return message_view(_find_by_client_id(user, form.client_id))
+    if stored is None:
+        raise NotFound("No such room.")
+    if stored.message_id is None:  # a retry: the message is stored already
+        return message_view(_find_by_client_id(user, form.client_id))
     if not user.is_admin:
         _remember_room(user.id)
     message = sent_message_view(stored, user, form.body, form.client_id, now)

@@ -1,4 +1,5 @@
-"""The send path: one SQL statement per message on PostgreSQL, prepared, no ORM.
+"""The send path: one SQL statement per message on PostgreSQL, prepared, run on the
+driver's cursor (no ORM, no SQLAlchemy result machinery).
 
 `store_message` locks the room row (so ids grow in commit order inside a room), inserts
 the message unless its `client_id` was seen before, and moves the room's counters, all
@@ -12,20 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, String, bindparam, select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from ..models import ChatRoom, Message, User
-from .transaction import on_postgres
-
-_TYPED = {
-    "room_created_at": DateTime(timezone=True),
-    "message_id": Integer(),
-    "status": String(),
-    "admin_unread": Integer(),
-}
-
+from .transaction import on_postgres, run_on_driver
 
 # $1 author id, $2 room id (or NULL: a customer's own room), $3 body, $4 client id,
 # $5 the time, $6 whether a customer writes.
@@ -65,16 +58,8 @@ PG_PREPARED = {
 }
 
 
-def _execute(name: str):
-    return (
-        text(f"EXECUTE {name}(:author_id, :room_id, :body, :client_id, :now, :by_customer)")
-        .bindparams(bindparam("now", type_=DateTime(timezone=True)))
-        .columns(**_TYPED)
-    )
-
-
-PG_SEND_AS_CUSTOMER = _execute("chat_send_as_customer")
-PG_SEND_AS_ADMIN = _execute("chat_send_as_admin")
+PG_SEND_AS_CUSTOMER = "EXECUTE chat_send_as_customer(%s, %s, %s, %s, %s, %s)"
+PG_SEND_AS_ADMIN = "EXECUTE chat_send_as_admin(%s, %s, %s, %s, %s, %s)"
 
 
 def prepare_on(connection: Connection) -> None:
@@ -111,6 +96,13 @@ def store_message(
 ) -> Stored | None:
     """Store one message in the author's room (a customer's own, or `room_id`); None
     when there is no such room for this author."""
+    if on_postgres():
+        prepare_on(session)
+        statement = PG_SEND_AS_ADMIN if author.is_admin else PG_SEND_AS_CUSTOMER
+        row = run_on_driver(
+            session, statement, (author.id, room_id, body, client_id, now, not author.is_admin)
+        )
+        return Stored(*row) if row is not None else None
     params = {
         "author_id": author.id,
         "room_id": room_id,
@@ -119,11 +111,6 @@ def store_message(
         "now": now,
         "by_customer": not author.is_admin,
     }
-    if on_postgres():
-        prepare_on(session)
-        statement = PG_SEND_AS_ADMIN if author.is_admin else PG_SEND_AS_CUSTOMER
-        row = session.execute(statement, params).one_or_none()
-        return Stored(*row) if row is not None else None
     return _store_on_sqlite(session, params)
 
 

@@ -19,12 +19,62 @@ from ..extensions import db
 
 
 @contextmanager
-def core_transaction() -> Iterator[Connection]:
+def core_transaction(*, one_statement: bool = False) -> Iterator[Connection]:
     """The same promise for the hot paths' Core statements: a pooled connection in a
     transaction of its own, committed when the block ends and rolled back on any error,
-    without the ORM session's bookkeeping (the send path: services/sending.py)."""
-    with current_app.extensions["chat_engine"].begin() as connection:
-        yield connection
+    without the ORM session's bookkeeping (the send path: services/sending.py).
+
+    `one_statement=True` is the block's promise that it runs a single statement that
+    writes. On PostgreSQL every statement outside BEGIN is a transaction of its own:
+    all of it or none of it, committed and durable when it returns. The helper then
+    leaves out BEGIN and COMMIT, two round trips and a sixth of the send's CPU
+    (docs/BENCHMARKS.md). A second statement in such a block is refused, before it
+    runs. SQLite always gets an ordinary transaction.
+    """
+    engine = current_app.extensions["chat_engine"]
+    if not (one_statement and on_postgres()):
+        with engine.begin() as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        dbapi_connection = connection.connection.dbapi_connection
+        dbapi_connection.autocommit = True  # psycopg2 sends nothing for this
+        connection.info["chat_one_statement"] = 0
+        try:
+            yield connection
+        finally:
+            connection.info.pop("chat_one_statement", None)
+            if not dbapi_connection.closed:
+                dbapi_connection.autocommit = False
+
+
+def run_on_driver(connection: Connection, statement: str, parameters: tuple) -> tuple | None:
+    """Run one statement on the DBAPI cursor of `connection`, inside its transaction,
+    and return the first row.
+
+    For the send, the hottest statement there is: SQLAlchemy's execution machinery
+    (compiled-cache lookup, result metadata from the cursor's description, row
+    processors) cost more CPU than the statement itself (docs/BENCHMARKS.md). The
+    statement is announced to `before_cursor_execute` listeners like any other, so
+    logging and the statement-budget tests see it; a lost connection is invalidated as
+    SQLAlchemy would (and the error propagates, rolling the transaction back).
+    """
+    if "chat_one_statement" in connection.info:  # core_transaction(one_statement=True)
+        if connection.info["chat_one_statement"]:
+            raise RuntimeError("a one-statement transaction ran a second statement")
+        connection.info["chat_one_statement"] = 1
+    connection.dispatch.before_cursor_execute(connection, None, statement, parameters, None, False)
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement, parameters)
+        return cursor.fetchone()
+    except connection.dialect.loaded_dbapi.Error as exc:
+        if connection.dialect.is_disconnect(exc, dbapi_connection, cursor):
+            connection.invalidate(exc)
+        raise
+    finally:
+        cursor.close()
 
 
 def on_postgres() -> bool:
