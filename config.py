@@ -44,6 +44,17 @@ def as_limiter_string(pair: tuple[int, int]) -> str:
     return f"{pair[0]} per {pair[1]} second"
 
 
+def _positive_seconds(env, name: str, default: float) -> float:
+    text = env.get(name, str(default))
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigError(f"{name} must be a number of seconds above 0, got {text!r}")
+    return value
+
+
 def _positive_int(env, name: str, default: int) -> int:
     text = env.get(name, str(default))
     if not text.strip().isdigit() or int(text) < 1:
@@ -93,11 +104,19 @@ class Config:
                 **self.SQLALCHEMY_ENGINE_OPTIONS,
                 "pool_size": _positive_int(env, "DATABASE_POOL_SIZE", 20),
                 "max_overflow": 0,
+                # Waiting longer for a connection means the process is past its
+                # capacity: answer the event (busy / 503) instead of queueing for 30 s.
+                "pool_timeout": _positive_seconds(env, "DATABASE_POOL_TIMEOUT", 2.0),
                 # The last connection handed back is the next one out: the busy ones
                 # stay warm (and prepared), the rest age and are pinged (app/pooling.py).
                 "pool_use_lifo": True,
             }
         self.REDIS_URL = env.get("REDIS_URL") or None
+        # Each process's Redis connections (app/redis_pool.py): a fixed number, waited
+        # for at most REDIS_POOL_TIMEOUT seconds, for the shared state and for Socket.IO's
+        # publishing alike. redis-py's own pool fails at once past 100 connections.
+        self.REDIS_POOL_SIZE = _positive_int(env, "REDIS_POOL_SIZE", 32)
+        self.REDIS_POOL_TIMEOUT = _positive_seconds(env, "REDIS_POOL_TIMEOUT", 2.0)
         self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(
             seconds=int(env.get("JWT_ACCESS_TOKEN_EXPIRES", "900"))
         )
@@ -107,6 +126,17 @@ class Config:
             env.get("CHAT_EVENT_RATE_LIMIT", "60/10"), "CHAT_EVENT_RATE_LIMIT"
         )
         self.CHAT_MAX_SOCKETS_PER_USER = _positive_int(env, "CHAT_MAX_SOCKETS_PER_USER", 20)
+        # Overload (app/sockets/admission.py): sends are answered busy once those in
+        # flight would take longer than this to finish; a send waits at most
+        # CHAT_SEND_WAIT for a database connection, and sends leave
+        # DATABASE_POOL_RESERVED connections to reads.
+        self.CHAT_SHED_AFTER = _positive_seconds(env, "CHAT_SHED_AFTER", 0.25)
+        self.CHAT_SENDS_ALWAYS_ADMITTED = _positive_int(env, "CHAT_SENDS_ALWAYS_ADMITTED", 256)
+        self.CHAT_SEND_WAIT = _positive_seconds(env, "CHAT_SEND_WAIT", 2.0)
+        self.DATABASE_POOL_RESERVED = _positive_int(env, "DATABASE_POOL_RESERVED", 4)
+        # Seconds between `stats` lines on the output (RSS, descriptors, pool, sockets);
+        # 0, the default, prints none (bench/soak.py turns them on).
+        self.CHAT_STATS_EVERY = float(env.get("CHAT_STATS_EVERY", "0") or 0)
         # Logins and sign-ups, as COUNT/SECONDS (Flask-Limiter keeps the counts).
         self.LOGIN_RATE_LIMIT_ACCOUNT = as_limiter_string(
             parse_rate_limit(

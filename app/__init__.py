@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from flask import Flask
@@ -48,11 +49,15 @@ def register_extensions(app: Flask) -> None:
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if app.config["REDIS_URL"]:  # several processes act as one: share the state
-        import redis
-
+        from .redis_pool import bounded_client
         from .redis_state import RedisLimiter, RedisRegistry
 
-        client = redis.Redis.from_url(app.config["REDIS_URL"], decode_responses=True)
+        client = bounded_client(
+            app.config["REDIS_URL"],
+            app.config["REDIS_POOL_SIZE"],
+            app.config["REDIS_POOL_TIMEOUT"],
+            decode_responses=True,
+        )
         app.extensions["chat_registry"] = RedisRegistry(client)
         app.extensions["chat_limiter"] = RedisLimiter(client, *app.config["CHAT_RATE_LIMIT"])
     else:
@@ -62,6 +67,11 @@ def register_extensions(app: Flask) -> None:
     # Customers this process has seen with a room (services/messages.py): a send for
     # them skips the room-creating statement.
     app.extensions["chat_customers_with_room"] = set()
+    # Sends may hold all but the reserved connections (app/sockets/admission.py).
+    pool_size = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_size", 5)
+    app.extensions["chat_send_slots"] = threading.BoundedSemaphore(
+        max(1, pool_size - app.config["DATABASE_POOL_RESERVED"])
+    )
 
 
 def run_later(delay: float, function) -> None:
@@ -99,11 +109,21 @@ def register_sockets(app: Flask) -> None:
     from .sockets import register_namespaces
     from .wire import OrjsonForSocketIO, without_websocket_compression
 
+    queue = {}
+    if app.config["REDIS_URL"]:
+        from .redis_pool import BoundedRedisManager
+
+        queue["client_manager"] = BoundedRedisManager(
+            app.config["REDIS_URL"],
+            app.config["REDIS_POOL_SIZE"],
+            app.config["REDIS_POOL_TIMEOUT"],
+            channel="flask-socketio",
+        )
     socketio.init_app(
         app,
         json=OrjsonForSocketIO,
         async_mode=running_async_mode(),
-        message_queue=app.config["REDIS_URL"],
+        **queue,
         max_http_buffer_size=app.config["SOCKETIO_MAX_HTTP_BUFFER_SIZE"],
         # Any page may open a socket with a token it holds; the access *cookie* is
         # honoured only from our own origin (app/sockets/handshake.py).

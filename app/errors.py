@@ -44,6 +44,13 @@ class RateLimited(ChatError):
     code, status, default_message = "rate_limited", 429, "Too many messages; wait a moment."
 
 
+class Busy(RateLimited):
+    """Work this process could not take on in time (overload): nothing was stored; try
+    again shortly (docs/DECISIONS.md, "Overload")."""
+
+    default_message = "The chat is busy right now; try again in a moment."
+
+
 class Conflict(ChatError):
     code, status, default_message = "conflict", 409, "That conflicts with existing data."
 

@@ -17,6 +17,7 @@ either comes before it (nothing is reaped) or after it (and re-registers).
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -197,8 +198,11 @@ class RedisLimiter:
 
     def __init__(self, client: redis.Redis, count: int, seconds: int) -> None:
         self.redis, self.count, self.seconds = client, count, seconds
+        self._warned_at = 0.0
 
     def hit(self, key: str, count: int | None = None, seconds: int | None = None) -> bool:
+        """Count one hit; False past the limit. While Redis is unreachable every hit is
+        allowed (and logged): an outage of the limiter must not stop the chat."""
         count, seconds = count or self.count, seconds or self.seconds
         now = time.time()
         name = f"{PREFIX}rate:{key}"
@@ -207,5 +211,11 @@ class RedisLimiter:
         pipe.zadd(name, {uuid.uuid4().hex: now})
         pipe.zcard(name)
         pipe.expire(name, seconds + 1)
-        _, _, hits, _ = pipe.execute()
+        try:
+            _, _, hits, _ = pipe.execute()
+        except redis.RedisError as exc:
+            if now - self._warned_at > 10:
+                self._warned_at = now
+                logging.getLogger(__name__).warning("rate limits not applied: %s", exc)
+            return True
         return hits <= count

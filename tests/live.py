@@ -36,7 +36,10 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:
 class LiveServer:
     """One `python wsgi.py` process, configured as the operator's contract says."""
 
-    def __init__(self, database_url: str, async_mode: str = "eventlet", port=None, **env):
+    def __init__(
+        self, database_url: str, async_mode: str = "eventlet", port=None, cpus=None, **env
+    ):
+        self.cpus = cpus  # the CPUs the process may run on (sched_setaffinity), or any
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -65,6 +68,7 @@ class LiveServer:
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

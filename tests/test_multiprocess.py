@@ -158,3 +158,63 @@ def test_a_stalled_process_registers_its_sockets_again_and_logout_finds_them(pai
     assert r.status_code == 204
     assert wait_for(lambda: not on_a.connected, timeout=2)
     assert heard(on_a, "session_expired") == [{}]
+
+
+def test_more_sockets_at_once_than_redis_connections_lose_no_bookkeeping(database_url, users):
+    """60 sockets closing together, and 60 sends broadcast together, through a Redis pool
+    of two connections: they take turns (redis-py's own pool failed past its limit,
+    which lost a socket's registry entry or a broadcast)."""
+    import threading
+
+    from tests.rawclient import RawClient
+
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    for key in client.scan_iter("chat:*"):
+        client.delete(key)
+    server = LiveServer(
+        database_url,
+        "gevent",
+        REDIS_URL=REDIS_URL,
+        REDIS_POOL_SIZE=2,
+        CHAT_RATE_LIMIT="1000/10",
+        JWT_SECRET_KEY=users.app.config["JWT_SECRET_KEY"],
+    )
+    try:
+        server.start()
+        heard_by_admin = []
+        admin = RawClient(
+            server.url,
+            users.token(users.make("admin")),
+            on_event=lambda name, payload: name == "new_message" and heard_by_admin.append(payload),
+        )
+        customers = [users.make("customer") for _ in range(60)]
+        sockets = [RawClient(server.url, users.token(c)) for c in customers]
+        assert len(client.smembers("chat:role:customer")) == 60
+
+        answers = []
+        threads = [
+            threading.Thread(
+                target=lambda s=s, i=i: answers.append(
+                    s.call("send_message", {"body": f"together {i}"}, timeout=15)
+                )
+            )
+            for i, s in enumerate(sockets)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [a["ok"] for a in answers] == [True] * 60
+        assert wait_for(lambda: len(heard_by_admin) == 60, timeout=10), len(heard_by_admin)
+
+        for s in sockets:
+            s._close_quietly()  # all at once, no goodbye: as a proxy restart drops them
+        assert wait_for(lambda: not client.smembers("chat:role:customer"), timeout=15), (
+            f"{len(client.smembers('chat:role:customer'))} closed sockets still registered"
+        )
+        assert not [c.id for c in customers if client.exists(f"chat:user:{c.id}")]
+        admin.close()
+        assert "Too many connections" not in server.output()
+        assert "bookkeeping failed" not in server.output()
+    finally:
+        server.close()

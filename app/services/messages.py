@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import current_app
 from sqlalchemy import and_, select
 from sqlalchemy.orm import joinedload
 
-from ..errors import NotFound, ValidationError
+from ..errors import Busy, NotFound, ValidationError
 from ..extensions import db
 from ..models import ChatRoom, Message, User, utcnow
 from . import events
@@ -33,17 +36,18 @@ def send_message(user: User, data: object) -> dict:
         raise ValidationError("room_id: an admin must name the room")
     makes_own_room = not user.is_admin and form.room_id is None
     now = utcnow()
-    # A room known to exist takes the one statement alone; else the room is made
-    # first, in the same transaction.
-    created = makes_own_room and not _room_known(user.id)
-    with core_transaction(one_statement=not created) as session:
-        if created:
-            created = create_own_room(session, user.id)
-        stored = store_message(session, user, form.room_id, form.body, form.client_id, now)
-    if stored is None and makes_own_room and not created:  # the room is gone: make it
-        with core_transaction() as session:
-            created = create_own_room(session, user.id)
-            stored = store_message(session, user, None, form.body, form.client_id, now)
+    with send_slot():
+        # A room known to exist takes the one statement alone; else the room is made
+        # first, in the same transaction.
+        created = makes_own_room and not _room_known(user.id)
+        with core_transaction(one_statement=not created) as session:
+            if created:
+                created = create_own_room(session, user.id)
+            stored = store_message(session, user, form.room_id, form.body, form.client_id, now)
+        if stored is None and makes_own_room and not created:  # the room is gone: make it
+            with core_transaction() as session:
+                created = create_own_room(session, user.id)
+                stored = store_message(session, user, None, form.body, form.client_id, now)
     if stored is None:
         raise NotFound("No such room.")
     if stored.message_id is None:  # a retry: the message is stored already
@@ -56,6 +60,19 @@ def send_message(user: User, data: object) -> dict:
         events.room_created(admin_room)
     events.message_sent(message, stored.customer_id, admin_room)
     return message
+
+
+@contextmanager
+def send_slot() -> Iterator[None]:
+    """One of the database connections sends may hold (all but DATABASE_POOL_RESERVED,
+    which stay for reads), waited for at most CHAT_SEND_WAIT seconds; else `Busy`."""
+    slots = current_app.extensions["chat_send_slots"]
+    if not slots.acquire(timeout=current_app.config["CHAT_SEND_WAIT"]):
+        raise Busy()
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def _room_known(customer_id: int) -> bool:

@@ -12,8 +12,11 @@ from functools import wraps
 
 from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, Namespace, join_room
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..errors import ChatError, InternalError, Unauthorized
+from ..errors import Busy, ChatError, InternalError, Unauthorized
 from ..extensions import db, socketio
 from ..lifecycle import in_flight
 from ..models import User
@@ -25,6 +28,8 @@ from ..services.limits import check_event_rate
 from ..services.messages import list_history, send_message
 from ..services.rooms import open_own_room, set_status
 from . import housekeeping
+from .admission import RESTARTING, Admission
+from .admission import install as install_admission
 from .handshake import authenticate_handshake
 
 NAMESPACE = events.NAMESPACE
@@ -35,22 +40,26 @@ UNKNOWN_EVENT = {"ok": False, "error": {"code": "not_found", "message": "Unknown
 def acknowledged(handler: Callable[..., dict]):
     """Run `handler(self, user, payload)` and answer `{"ok": true, ...}` or the error.
 
-    Every event but `send_message` (which has its own limit) spends the user's budget
-    for that event first."""
+    Called by `ChatNamespace.trigger_event` as `event(self, app, sid, *args)`, inside
+    the app's context. Every event but `send_message` (which has its own limit) spends
+    the user's budget for that event first."""
     name = handler.__name__.removeprefix("on_")
 
     @wraps(handler)
-    def event(self, *args):
+    def event(self, app, sid, *args):
         payload = args[0] if args else None
         try:
-            with in_flight(current_app):
-                user = self.current_user()
+            with in_flight(app):
+                user = self.current_user(sid)
                 if name != "send_message":
                     check_event_rate(user.id, name)
                 return {"ok": True, **handler(self, user, payload)}
         except ChatError as exc:
             db.session.rollback()
             return {"ok": False, "error": exc.to_dict()}
+        except PoolTimeout:  # past capacity: no connection free for DATABASE_POOL_TIMEOUT
+            db.session.rollback()
+            return {"ok": False, "error": Busy().to_dict()}
         except Exception:
             current_app.logger.exception("event %s failed", handler.__name__)
             db.session.rollback()
@@ -61,13 +70,36 @@ def acknowledged(handler: Callable[..., dict]):
 
 class ChatNamespace(Namespace):
     def trigger_event(self, event: str, *args):
+        """Dispatch one event; `args` is the sid, then what the client sent.
+
+        `connect` and `disconnect` go through Flask-SocketIO, which builds a full
+        request context from the handshake's environ (cookies, headers). Every other
+        event needs only the app's context and the sid: the identity was fixed at
+        connect and lives in the registry. Skipping the per-event request context
+        (a Request object, URL matching, the session cookie opened and saved) was a
+        fifth of the server's CPU per message (docs/BENCHMARKS.md).
+        """
         # Unknown events still get an answer rather than an empty acknowledgement.
         if event in LIFECYCLE:
             if self.sent_by_client(args[0] if args else None):
                 return UNKNOWN_EVENT
-        elif not hasattr(self, f"on_{event}"):
+            return super().trigger_event(event, *args)
+        handler = getattr(self, f"on_{event}", None)
+        if handler is None or not args:
             return UNKNOWN_EVENT
-        return super().trigger_event(event, *args)
+        environ = self.socketio.server.get_environ(args[0], namespace=self.namespace)
+        if environ is None:  # the socket went away while its event waited
+            return None
+        app = environ["flask.app"]
+        if in_flight(app).draining:  # shutting down: finish what is in flight, take nothing new
+            return RESTARTING
+        with app.app_context():
+            if event == "send_message":  # in flight since its packet (admission.install)
+                answer = handler(app, *args)
+                if answer["ok"]:
+                    app.extensions["chat_admission"].served()
+                return answer
+            return handler(app, *args)
 
     def sent_by_client(self, sid: str | None) -> bool:
         """Whether a `connect` or `disconnect` came from the client as an ordinary event.
@@ -93,6 +125,11 @@ class ChatNamespace(Namespace):
             raise
         except Unauthorized:
             raise ConnectionRefusedError("unauthorized") from None
+        except (SQLAlchemyError, RedisError):  # the database or Redis is away: no fault of
+            # the client's, and no reason to send a page's user to the login form
+            current_app.logger.warning("socket connect refused: a backing service is away")
+            self._forget_half_open()
+            raise ConnectionRefusedError("unavailable") from None
         except TooManySockets as exc:
             message = f"You have {exc.args[0]} connections open already; close a tab first."
             raise ConnectionRefusedError("too_many_connections", {"message": message}) from None
@@ -122,8 +159,8 @@ class ChatNamespace(Namespace):
         except Exception:
             current_app.logger.exception("socket disconnect bookkeeping failed")
 
-    def current_user(self) -> Identity:
-        conn = current_registry().get(request.sid)
+    def current_user(self, sid: str) -> Identity:
+        conn = current_registry().get(sid)
         if conn is None or conn.identity is None:
             raise Unauthorized("This connection is not logged in; connect again.")
         return conn.identity
@@ -160,3 +197,7 @@ class ChatNamespace(Namespace):
 
 def register_namespaces(app) -> None:
     socketio.on_namespace(ChatNamespace(NAMESPACE))
+    config = app.config
+    admission = Admission(config["CHAT_SHED_AFTER"], config["CHAT_SENDS_ALWAYS_ADMITTED"])
+    app.extensions["chat_admission"] = admission
+    install_admission(socketio.server, admission, in_flight(app), NAMESPACE)

@@ -3,6 +3,7 @@ Redis) keep this process's heartbeat alive and reap the sockets of dead processe
 
 from __future__ import annotations
 
+import os
 import time
 
 from flask import Flask
@@ -23,7 +24,8 @@ def start(app: Flask) -> None:
 
 
 def _loop(app: Flask) -> None:
-    last_heartbeat = 0.0
+    last_heartbeat = last_stats = time.monotonic()
+    stats_every = app.config["CHAT_STATS_EVERY"]
     while True:
         socketio.sleep(INTERVAL)
         try:
@@ -32,8 +34,33 @@ def _loop(app: Flask) -> None:
                 if time.monotonic() - last_heartbeat >= HEARTBEAT_EVERY:
                     last_heartbeat = time.monotonic()
                     beat_and_reap()
+                if stats_every and time.monotonic() - last_stats >= stats_every:
+                    last_stats = time.monotonic()
+                    print(stats_line(app), flush=True)
         except Exception:
             app.logger.exception("socket housekeeping failed")
+
+
+def stats_line(app: Flask) -> str:
+    """`stats key=value …`: what must stay flat while the process runs (bench/soak.py)."""
+    rss_kb = 0
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                rss_kb = int(line.split()[1])
+    pool = app.extensions["chat_engine"].pool
+    namespace = socketio.server.manager.rooms.get("/chat", {}).get(None, {})
+    admission = app.extensions["chat_admission"]
+    figures = {
+        "rss_kb": rss_kb,
+        "fds": len(os.listdir("/proc/self/fd")),
+        "pool_checked_out": pool.checkedout() if hasattr(pool, "checkedout") else 0,
+        "registry": len(current_registry().local_connections()),
+        "sockets": len(namespace),
+        "sends_in_flight": admission.in_flight,
+        "shed": admission.shed,
+    }
+    return "stats " + " ".join(f"{k}={v}" for k, v in figures.items())
 
 
 def beat_and_reap() -> None:
