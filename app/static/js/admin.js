@@ -76,8 +76,20 @@ function matchesQuery(room) {
     || room.customer.email.toLowerCase().includes(needle);
 }
 
+// Broadcasts of two sends committed a moment apart can arrive in either order, and a
+// list_rooms answer can be older than a room_updated that overtook it: a summary whose
+// last message is older than the one shown is stale and is dropped.
+function lastId(room) {
+  return room && room.last_message ? room.last_message.id : 0;
+}
+
+function isStale(room) {
+  return lastId(room) < lastId(rooms.get(room.id));
+}
+
 function upsertRoom(room) {
   if (!rooms.has(room.id) && !matchesQuery(room)) return;
+  if (isStale(room)) return;
   rooms.set(room.id, room);
   if (room.id === openRoomId) showRoomHeader(room);
   redrawRooms();
@@ -89,8 +101,12 @@ async function loadRooms({ append = false } = {}) {
   if (append && nextCursor) payload.before = nextCursor;
   const answer = await call(socket, "list_rooms", payload);
   if (!answer.ok) return;
+  const shown = new Map(rooms);
   if (!append) rooms.clear();
-  answer.rooms.forEach((room) => rooms.set(room.id, room));
+  answer.rooms.forEach((room) => {
+    const newer = shown.get(room.id);
+    rooms.set(room.id, lastId(newer) > lastId(room) ? newer : room);
+  });
   nextCursor = answer.next;
   redrawRooms();
 }

@@ -100,7 +100,12 @@ export function connectChat({ onConnect, onState }) {
     if (err && err.message === "unauthorized") renewAndReconnect();
     else if (err && err.message === "too_many_connections") {
       setState("offline", "Too many tabs open — close one, then reload this page.");
-    } else setState("offline", "Offline — retrying…");
+    } else {
+      setState("offline", "Offline — retrying…");
+      // A refusal by the server (`unavailable`: restarting, or its database is away)
+      // is final for socket.io-client; try again after a short, jittered pause.
+      if (!socket.active) setTimeout(() => socket.connect(), 1000 + Math.random() * 2000);
+    }
   });
   socket.on("session_expired", () => renewAndReconnect());
   socket.io.on("reconnect_failed", () => setState("offline", "Offline"));
@@ -219,9 +224,30 @@ export class MessageList {
   }
 }
 
+// A tab's sends go one after another: the server handles each event in a task of its
+// own, so two sends written together could be stored in either order (the first one of
+// a conversation, which also makes the room, was often overtaken by the second). Each
+// send waits for the previous one's answer; a dropped socket starts a fresh queue.
+const outboxes = new WeakMap();
+const watched = new WeakSet();
+
+function inTurn(socket, work) {
+  if (!watched.has(socket)) {
+    watched.add(socket);
+    socket.on("disconnect", () => outboxes.delete(socket));
+  }
+  const turn = (outboxes.get(socket) || Promise.resolve()).then(work);
+  outboxes.set(socket, turn.catch(() => {}));
+  return turn;
+}
+
 // Send with a client_id; on failure keep the text and offer a retry with the same id.
-export async function sendMessage(socket, list, payload) {
+export function sendMessage(socket, list, payload) {
   list.markRetrying(payload.client_id);
+  return inTurn(socket, () => sendNow(socket, list, payload));
+}
+
+async function sendNow(socket, list, payload) {
   const ack = await call(socket, "send_message", payload);
   if (ack.ok) list.add(ack.message);
   else {
