@@ -263,6 +263,35 @@ def test_customer_reply_reopens_a_resolved_room(app, connect, customer):
     assert emit(client, "list_rooms")["rooms"][0]["status"] == "open"
 
 
+def test_a_customers_message_that_reopens_the_room_tells_every_tab_of_theirs(
+    app, connect, customer, admin
+):
+    """A reopen is a status change: the customer's tabs hear `room_updated` (open) as
+    they heard it when the room was resolved, once, and not again for the next send."""
+    writing_tab, other_tab, support = connect(customer), connect(customer), connect(admin)
+    room_id = emit(writing_tab, "send_message", {"body": "a"})["message"]["room_id"]
+    emit(support, "set_status", {"room_id": room_id, "status": "resolved"})
+    assert [r["status"] for r in heard(other_tab, "room_updated")] == ["resolved"]
+    drain(writing_tab, support)
+
+    emit(writing_tab, "send_message", {"body": "b", "client_id": "b-1"})
+    for tab in (writing_tab, other_tab):
+        updates = heard(tab, "room_updated")
+        assert [(r["id"], r["status"]) for r in updates] == [(room_id, "open")]
+        assert updates[0]["last_message"]["body"] == "b"
+    assert [r["status"] for r in heard(support, "room_updated")] == ["open"]
+
+    emit(writing_tab, "send_message", {"body": "c"})
+    emit(writing_tab, "send_message", {"body": "b", "client_id": "b-1"})  # a retry
+    assert heard(other_tab, "room_updated") == []
+    # an admin's message never reopens, and tells the customer nothing of the status
+    emit(support, "set_status", {"room_id": room_id, "status": "resolved"})
+    drain(writing_tab, other_tab, support)
+    emit(support, "send_message", {"room_id": room_id, "body": "closing note"})
+    assert heard(other_tab, "room_updated") == []
+    assert emit(support, "list_rooms")["rooms"][0]["status"] == "resolved"
+
+
 def test_history_limit_outside_1_to_200_is_validation_error(connect, customer):
     client = connect(customer)
     room_id = emit(client, "list_rooms")["rooms"][0]["id"]

@@ -70,6 +70,11 @@ def admins_presence(online: bool, to: str = CUSTOMERS) -> None:
     _emit("presence", {"admins_online": online}, to)
 
 
+def customer_room_changed(customer_room: dict, customer_id: int) -> None:
+    """The customer's own message reopened their resolved room: a status change."""
+    _emit("room_updated", customer_room, user_channel(customer_id))
+
+
 def session_expired(sid: str) -> None:
     """Tell one socket its token has ended, then close it."""
     _emit("session_expired", {}, sid)

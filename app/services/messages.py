@@ -14,6 +14,7 @@ from ..extensions import db
 from ..models import ChatRoom, Message, User, utcnow
 from . import events
 from .access import visible_to
+from .inbox import room_summary
 from .limits import check_send_rate
 from .payloads import message_view, sent_message_view, sent_room_view
 from .rooms import create_own_room
@@ -59,6 +60,10 @@ def send_message(user: User, data: object) -> dict:
     if created:
         events.room_created(admin_room)
     events.message_sent(message, stored.customer_id, admin_room)
+    if stored.reopened:  # a status change: the customer's tabs hear it too (rare: a query)
+        events.customer_room_changed(
+            room_summary("customer", db.session.get(ChatRoom, stored.room_id)), stored.customer_id
+        )
     return message
 
 

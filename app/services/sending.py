@@ -28,7 +28,7 @@ PG_PARAMETERS = "(integer, integer, text, varchar, timestamptz, boolean)"
 def _pg_send(room_filter: str) -> str:
     return f"""
 WITH r AS (
-  SELECT id, customer_id, created_at FROM chat_rooms WHERE {room_filter} FOR UPDATE
+  SELECT id, customer_id, created_at, status FROM chat_rooms WHERE {room_filter} FOR UPDATE
 ), m AS (
   INSERT INTO messages (room_id, author_id, body, client_id, created_at)
   SELECT r.id, $1, $3, $4, $5 FROM r
@@ -46,7 +46,8 @@ WITH r AS (
 )
 SELECT r.id AS room_id, r.customer_id, r.created_at AS room_created_at,
        c.name AS customer_name, c.email AS customer_email,
-       m.id AS message_id, u.status, u.admin_unread
+       m.id AS message_id, u.status, u.admin_unread,
+       (r.status = 'resolved' AND u.status = 'open') AS reopened
   FROM r JOIN users c ON c.id = r.customer_id LEFT JOIN m ON true LEFT JOIN u ON true
 """
 
@@ -84,6 +85,7 @@ class Stored:
     message_id: int | None
     status: str | None
     admin_unread: int | None
+    reopened: bool | None = False  # a customer's message turned a resolved room open
 
 
 def store_message(
@@ -116,7 +118,8 @@ def store_message(
 
 def _store_on_sqlite(session: Connection, p: dict) -> Stored | None:
     room_query = select(
-        ChatRoom.id, ChatRoom.customer_id, ChatRoom.created_at, User.name, User.email
+        ChatRoom.id, ChatRoom.customer_id, ChatRoom.created_at, User.name, User.email,
+        ChatRoom.status,
     ).join(User, User.id == ChatRoom.customer_id)
     if p["by_customer"]:
         room_query = room_query.where(ChatRoom.customer_id == p["author_id"])
@@ -125,6 +128,7 @@ def _store_on_sqlite(session: Connection, p: dict) -> Stored | None:
     room = session.execute(room_query).one_or_none()
     if room is None:
         return None
+    *room_values, was = room
     message_id = session.execute(
         sqlite.insert(Message)
         .values(
@@ -138,7 +142,7 @@ def _store_on_sqlite(session: Connection, p: dict) -> Stored | None:
         .returning(Message.id)
     ).scalar()
     if message_id is None:
-        return Stored(*room, None, None, None)
+        return Stored(*room_values, None, None, None)
     by_customer = p["by_customer"]
     status, admin_unread = session.execute(
         update(ChatRoom)
@@ -153,4 +157,5 @@ def _store_on_sqlite(session: Connection, p: dict) -> Stored | None:
         .returning(ChatRoom.status, ChatRoom.admin_unread)
         .execution_options(synchronize_session=False)
     ).one()
-    return Stored(*room, message_id, status, admin_unread)
+    reopened = was == "resolved" and status == "open"
+    return Stored(*room_values, message_id, status, admin_unread, reopened)
