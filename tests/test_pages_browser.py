@@ -37,8 +37,8 @@ def live(database_url):
         server.close()
 
 
-def log_in(browser, live, email, password):
-    page = browser.new_context().new_page()
+def log_in(browser, live, email, password, viewport=None):
+    page = browser.new_context(**({"viewport": viewport} if viewport else {})).new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     # A Content-Security-Policy violation is reported on the console.
@@ -213,3 +213,108 @@ def test_two_tabs_renew_one_session_without_ending_it(browser, database_url, use
         assert first.errors == []
     finally:
         server.close()
+
+
+PHONES = [{"width": 360, "height": 740}, {"width": 390, "height": 844}]
+LONG_NAME = "Maximiliana Wolfeschlegelsteinhausenbergerdorff-Featherstonehaugh"
+LONG_PREVIEW = (
+    "Hello, my order 4471-AX arrived with the lid cracked and the manual missing; "
+    "could you send a replacement?"
+)
+
+
+def fits(page) -> bool:
+    """Nothing on the page is wider than the viewport (no sideways scrolling)."""
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    return width <= page.viewport_size["width"]
+
+
+def boxes_apart(page, left: str, right: str) -> bool:
+    a, b = page.locator(left).bounding_box(), page.locator(right).bounding_box()
+    return a["x"] + a["width"] <= b["x"] + 0.5
+
+
+@pytest.mark.parametrize("viewport", PHONES, ids=lambda v: f"{v['width']}px")
+def test_at_phone_width_nothing_is_wider_than_the_screen(browser, live, users, viewport):
+    """Issue 9: at 390 px one 84-character preview made the inbox 676 px wide. Both pages,
+    in every state, fit the viewport down to 360 px; the inbox shows one pane at a time
+    (the list, then the conversation with a back button)."""
+    live.register_and_login("long@example.com", LONG_NAME)
+    customer = log_in(browser, live, "long@example.com", "correct horse battery", viewport)
+    assert fits(customer)
+    assert boxes_apart(customer, ".brand", ".who"), "the top bar runs into the user's name"
+    for body in (LONG_PREVIEW, "x" * 300):  # an ordinary long line, and one unbroken word
+        customer.fill("#composer-input", body)
+        customer.press("#composer-input", "Enter")
+    customer.locator("#message-list .message:not(.pending)").nth(1).wait_for(timeout=15000)
+    assert fits(customer)
+
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password, viewport)
+    support.locator(".rooms li .room").first.wait_for(timeout=15000)
+    assert fits(support)
+    assert support.locator("#placeholder").is_hidden()
+    assert support.locator(".rooms li .room").first.is_visible()
+
+    support.click(".rooms li .room")
+    support.locator("#message-list .message").nth(1).wait_for(timeout=15000)
+    assert support.locator(".inbox-list").is_hidden(), "one pane at a time"
+    assert support.locator("#back").is_visible()
+    assert fits(support)
+
+    support.click("#back")
+    assert support.locator(".inbox-list").is_visible()
+    assert support.locator("#conversation").is_hidden()
+    assert fits(support)
+    assert customer.errors == [] and support.errors == []
+
+
+def test_at_desktop_width_the_inbox_shows_list_and_conversation_side_by_side(browser, live, users):
+    live.register_and_login("wide@example.com", "Wendy Wide")
+    customer = log_in(browser, live, "wide@example.com", "correct horse battery")
+    customer.fill("#composer-input", LONG_PREVIEW)
+    customer.press("#composer-input", "Enter")
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    support.click(".rooms li .room")
+    support.locator("#message-list .message").first.wait_for(timeout=15000)
+    assert support.locator(".inbox-list").is_visible()
+    assert support.locator("#back").is_hidden()
+    assert boxes_apart(support, ".inbox-list", "#conversation")
+    assert fits(support)
+
+
+def test_a_customers_message_clears_the_resolved_banner_in_all_their_tabs(browser, live, users):
+    """Issue 9: the banner stayed in every tab when the customer's own message reopened
+    the room, until a reload. The server now tells the customer's tabs of the reopen."""
+    live.register_and_login("reopen@example.com", "Rita Reopen")
+    first = log_in(browser, live, "reopen@example.com", "correct horse battery")
+    second = first.context.new_page()
+    second.errors = []
+    second.on("pageerror", lambda exc: second.errors.append(str(exc)))
+    second.on("console", lambda m: m.type == "error" and second.errors.append(m.text))
+    second.goto(live.url + "/chat")
+    second.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+    first.fill("#composer-input", "please help")
+    first.press("#composer-input", "Enter")
+    first.locator("#message-list .message:not(.pending)").first.wait_for(timeout=15000)
+
+    admin = users.make("admin", name="Ada Admin")
+    support = live.client(live.login(admin.email, admin.password)["access_token"])
+    try:
+        room_id = support.call("list_rooms", {}, namespace="/chat")["rooms"][0]["id"]
+        resolved = support.call(
+            "set_status", {"room_id": room_id, "status": "resolved"}, namespace="/chat"
+        )
+        assert resolved["ok"]
+    finally:
+        support.disconnect()
+    for tab in (first, second):
+        tab.locator("#resolved-banner").wait_for(state="visible", timeout=10000)
+
+    second.fill("#composer-input", "one more thing")
+    second.press("#composer-input", "Enter")
+    for tab in (first, second):
+        tab.locator("#resolved-banner").wait_for(state="hidden", timeout=10000)
+        tab.locator("#message-list .body", has_text="one more thing").wait_for(timeout=10000)
+    assert first.errors == [] and second.errors == []

@@ -122,6 +122,7 @@ async function openRoom(roomId) {
   openRoomId = roomId;
   $("placeholder").hidden = true;
   $("conversation").hidden = false;
+  document.querySelector(".inbox").classList.add("showing-conversation");
   $("typing").hidden = true;
   list = new MessageList({ list: $("message-list"), empty: $("empty"), me });
   list.clear();
@@ -185,6 +186,17 @@ $("search").addEventListener("input", (event) => {
     nextCursor = null;
     loadRooms();
   }, 250);
+});
+
+// Phones show one pane at a time: back to the list closes the conversation.
+$("back").addEventListener("click", () => {
+  openRoomId = null;
+  list = null;
+  document.querySelector(".inbox").classList.remove("showing-conversation");
+  $("conversation").hidden = true;
+  $("placeholder").hidden = false;
+  composer.setEnabled(false);
+  redrawRooms();
 });
 
 $("rooms-more").addEventListener("click", () => loadRooms({ append: true }));

@@ -294,9 +294,9 @@ export class Composer {
   setEnabled(enabled) {
     this.enabled = enabled;
     this.button.disabled = !enabled;
-    this.input.placeholder = enabled
-      ? "Write a message… (Enter to send, Shift+Enter for a new line)"
-      : "Reconnecting… your draft is kept";
+    const phone = window.matchMedia("(max-width: 760px)").matches;
+    const ready = phone ? "Write a message…" : "Write a message… (Enter to send, Shift+Enter for a new line)";
+    this.input.placeholder = enabled ? ready : "Reconnecting… your draft is kept";
   }
 
   stopTyping() {
