@@ -31,7 +31,10 @@ from tests.faults import (
 from tests.live import LiveServer, wait_for
 from tests.rawclient import RawClient
 
-BUSY_ERROR = {"code": "rate_limited", "message": "The chat is busy right now; try again in a moment."}
+BUSY_ERROR = {
+    "code": "rate_limited",
+    "message": "The chat is busy right now; try again in a moment.",
+}
 
 pytestmark = [needs_postgres, pytest.mark.parametrize("mode", ["eventlet", "gevent"])]
 

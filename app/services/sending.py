@@ -118,7 +118,11 @@ def store_message(
 
 def _store_on_sqlite(session: Connection, p: dict) -> Stored | None:
     room_query = select(
-        ChatRoom.id, ChatRoom.customer_id, ChatRoom.created_at, User.name, User.email,
+        ChatRoom.id,
+        ChatRoom.customer_id,
+        ChatRoom.created_at,
+        User.name,
+        User.email,
         ChatRoom.status,
     ).join(User, User.id == ChatRoom.customer_id)
     if p["by_customer"]:
