@@ -7,7 +7,7 @@ once and answered with `internal_error`, never with a stack trace.
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 
@@ -87,6 +87,28 @@ def render_form_again(message: str):
     return render_template("auth/login.html", form=LoginForm()), 429
 
 
+# What a person sees for an HTTP error on a page (templates/error.html).
+ERROR_PAGES = {
+    400: ("That request did not look right", "Go back and try again."),
+    403: ("Not for this account", "This page is not open to the account you are using."),
+    404: ("Page not found", "The address may be mistyped, or the page has moved."),
+    405: ("That did not work", "This page cannot be used that way. Go back and try again."),
+    413: ("That was too large", "Send something smaller and try again."),
+    500: (
+        "Something went wrong on our side",
+        "It has been logged. Try again in a moment; your messages are safe.",
+    ),
+}
+
+
+def error_page(status: int) -> str:
+    title, message = ERROR_PAGES.get(status, ERROR_PAGES[500 if status >= 500 else 400])
+    try:
+        return render_template("error.html", status=status, title=title, message=message)
+    except Exception:  # the error page itself must never fail
+        return f"{status} {title}"
+
+
 def register_error_handlers(app: Flask) -> None:
     """JSON errors under /api and /healthz; plain pages elsewhere."""
 
@@ -109,8 +131,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException):
-        if not wants_json():
+        if exc.code is not None and exc.code < 400:  # routing's redirects
             return exc
+        if not wants_json():
+            return error_page(exc.code or 500), exc.code
         code = HTTP_CODES.get(exc.code or 500, "internal_error")
         return jsonify(error_body(code, exc.description or code)), exc.code
 
@@ -119,4 +143,4 @@ def register_error_handlers(app: Flask) -> None:
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
             return jsonify(error_body("internal_error", InternalError.default_message)), 500
-        return "Internal server error", 500
+        return error_page(500), 500

@@ -127,3 +127,20 @@ def test_expired_access_cookie_is_renewed_from_the_refresh_cookie(http, users, c
     response = http.get("/chat")
     assert response.status_code == 200
     assert any(c.startswith("access_token_cookie=") for c in set_cookies(response))
+
+
+def test_an_unknown_page_gets_a_styled_404_page_and_the_api_its_json(http):
+    page = http.get("/no-such-page")
+    assert page.status_code == 404
+    assert page.content_type.startswith("text/html")
+    text = page.get_data(as_text=True)
+    assert "Page not found" in text and 'class="card error-card"' in text
+    assert 'href="/"' in text  # a way back
+    api = http.get("/api/no-such-thing")
+    assert api.status_code == 404 and api.get_json()["error"]["code"] == "not_found"
+
+
+def test_a_wrong_method_on_a_page_gets_the_error_page_not_a_bare_message(http):
+    page = http.post("/chat")
+    assert page.status_code == 405
+    assert "That did not work" in page.get_data(as_text=True)
