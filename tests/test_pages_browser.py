@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 
 import pytest
 
@@ -318,3 +319,59 @@ def test_a_customers_message_clears_the_resolved_banner_in_all_their_tabs(browse
         tab.locator("#resolved-banner").wait_for(state="hidden", timeout=10000)
         tab.locator("#message-list .body", has_text="one more thing").wait_for(timeout=10000)
     assert first.errors == [] and second.errors == []
+
+
+def test_the_inbox_counts_unread_conversations_in_the_title_and_bolds_them(browser, live, users):
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    assert support.title() == "Inbox · Support chat"
+    for n, name in enumerate(["Una Unread", "Ugo Unread", "Uma Unread"]):
+        token = live.register_and_login(f"unread{n}@example.com", name)["access_token"]
+        client = live.client(token)
+        for i in range(n + 1):
+            assert client.call("send_message", {"body": f"hello {i}"}, namespace="/chat")["ok"]
+        client.disconnect()
+    support.wait_for_function("() => document.title === '(3) Inbox · Support chat'", timeout=10000)
+    assert support.text_content("#total-unread") == "6"  # 1 + 2 + 3 messages
+    assert support.locator(".rooms li.has-unread").count() == 3
+    weight = support.eval_on_selector(
+        ".rooms li.has-unread .room-name", "n => getComputedStyle(n).fontWeight"
+    )
+    assert int(weight) >= 700
+
+    support.click(".rooms li .room >> nth=0")  # opening one reads it
+    support.wait_for_function("() => document.title === '(2) Inbox · Support chat'", timeout=10000)
+    assert support.locator(".rooms li.has-unread").count() == 2
+    assert support.errors == []
+
+
+def test_while_the_server_is_away_a_banner_says_so_and_presence_goes_grey(
+    browser, database_url, users
+):
+    """Issue 9: the presence dots stayed green through a server outage."""
+    server = LiveServer(database_url, "eventlet")
+    try:
+        server.start()
+        server.register_and_login("grey@example.com", "Greta Grey")
+        customer = log_in(browser, server, "grey@example.com", "correct horse battery")
+        customer.fill("#composer-input", "are you there?")
+        customer.press("#composer-input", "Enter")
+        admin = users.make("admin", name="Ada Admin")
+        support = log_in(browser, server, admin.email, admin.password)
+        support.locator(".rooms li .dot.online").wait_for(timeout=10000)
+        assert support.locator("#offline-banner").is_hidden()
+        colour = "n => getComputedStyle(n).backgroundColor"
+        online = support.eval_on_selector(".rooms li .dot.online", colour)
+
+        server.signal(signal.SIGKILL)  # the server goes away
+        server.wait_exit(timeout=10)
+        for page in (support, customer):
+            page.locator("#offline-banner").wait_for(state="visible", timeout=15000)
+            assert "Offline" in page.text_content("#offline-banner")
+        assert support.eval_on_selector(".rooms li .dot.online", colour) != online, "still green"
+
+        server.start()  # back: the banner goes, and the dot shows presence again
+        support.locator("#offline-banner").wait_for(state="hidden", timeout=30000)
+        support.wait_for_selector("#connection[data-state=connected]", timeout=30000)
+    finally:
+        server.close()

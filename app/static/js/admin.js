@@ -53,7 +53,8 @@ function renderRoom(room) {
   }
   const button = el("button", { className: "room", attrs: { type: "button" } }, top, preview, bottom);
   button.addEventListener("click", () => openRoom(room.id));
-  const item = el("li", { className: room.id === openRoomId ? "active" : "" }, button);
+  const classes = [room.id === openRoomId ? "active" : "", room.unread_count > 0 ? "has-unread" : ""];
+  const item = el("li", { className: classes.join(" ").trim() }, button);
   item.dataset.id = String(room.id);
   return item;
 }
@@ -67,6 +68,19 @@ function redrawRooms() {
   }));
   $("rooms-empty").hidden = rooms.size > 0;
   $("rooms-more").hidden = !nextCursor;
+  showUnreadTotals();
+}
+
+// The tab's title counts the conversations with unread messages ("(3) Inbox"), and
+// the inbox's heading shows how many messages are unread in all.
+function showUnreadTotals() {
+  const unread = [...rooms.values()].filter((room) => room.unread_count > 0);
+  const messages = unread.reduce((sum, room) => sum + room.unread_count, 0);
+  document.title = `${unread.length ? `(${unread.length}) ` : ""}Inbox · Support chat`;
+  const total = $("total-unread");
+  total.hidden = messages === 0;
+  total.textContent = String(messages);
+  total.title = `${messages} unread message${messages === 1 ? "" : "s"}`;
 }
 
 function matchesQuery(room) {

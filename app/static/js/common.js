@@ -112,9 +112,22 @@ export function connectChat({ onConnect, onState }) {
   return socket;
 }
 
+// The connection pill, and the page's own state: while it is offline a full-width banner
+// says so and what the page shows of others' presence is greyed out (it may be stale).
 export function showConnection(node, state, text) {
   node.dataset.state = state;
   node.textContent = text;
+  document.body.dataset.connection = state;
+  let banner = document.getElementById("offline-banner");
+  if (!banner) {
+    banner = el("p", { className: "offline-banner", attrs: { role: "status", id: "offline-banner" } });
+    banner.hidden = true;
+    document.querySelector(".topbar").after(banner);
+  }
+  banner.hidden = state !== "offline";
+  if (state === "offline") {
+    banner.textContent = `${text} Your messages and drafts are kept and go out once you are back.`;
+  }
 }
 
 // A list of messages kept in id order, with sends that wait for their ack.
