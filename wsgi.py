@@ -15,6 +15,12 @@ load_dotenv()
 if __name__ == "__main__":
     ASYNC_MODE = os.environ.get("ASYNC_MODE", "eventlet")
     if ASYNC_MODE == "eventlet":
+        import warnings
+
+        # eventlet 0.40 warns at every import that it is in bugfix-only mode. The stack
+        # is the customer's choice and gevent is the other mode (docs/DECISIONS.md):
+        # one line in the docs, not a paragraph at every start.
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
         import eventlet
 
         # The full patch includes psycopg2: its waits go through eventlet's hub.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import signal
 import socket
+import sys
 import threading
 import time
 
@@ -65,6 +66,21 @@ def serve(app: Flask, socketio: SocketIO) -> None:
             raise
         raise SystemExit(f"Cannot listen on {host}:{port}: another process is using it.") from None
     print("Stopped.", flush=True)
+
+
+class _PageRequestsLog:
+    """The development access log, without the Socket.IO transport's requests: a page
+    that long-polls would otherwise print a line every few seconds per tab."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+
+    def write(self, line: str) -> None:
+        if "/socket.io/" not in line:
+            self.stream.write(line)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def _announce(app: Flask, host: str, port: int) -> None:
@@ -128,7 +144,15 @@ def _serve_eventlet(app, socketio, host, port, log) -> None:
     # not silently take half the connections with a registry of its own.
     listener = eventlet.listen((host, port), reuse_port=False)
     _announce(app, host, port)
-    server = eventlet.spawn(eventlet.wsgi.server, _NoDelayListener(listener), app, log_output=log)
+    # debug=False: no "accepted" line per connection, and no traceback in a 500 page.
+    server = eventlet.spawn(
+        eventlet.wsgi.server,
+        _NoDelayListener(listener),
+        app,
+        log=_PageRequestsLog(),
+        log_output=log,
+        debug=False,
+    )
     _wait_for_stop_signal(eventlet.sleep)
     _drain(app, socketio, listener.close)
     server.kill()
@@ -165,7 +189,7 @@ def _serve_gevent(app, socketio, host, port, log) -> None:
             _no_delay(sock)
             super().handle(sock, address)
 
-    server = NoDelayServer((host, port), app, log="default" if log else None)
+    server = NoDelayServer((host, port), app, log=_PageRequestsLog() if log else None)
     server.start()
     _announce(app, host, port)
     _wait_for_stop_signal(gevent.sleep)

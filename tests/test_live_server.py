@@ -124,3 +124,24 @@ def test_oversized_payload_closes_only_that_connection(live):
         big.call("send_message", {"body": "x" * 100_000}, namespace="/chat", timeout=3)
     assert wait_for(lambda: not big.connected, timeout=5)
     assert fine.call("send_message", {"body": "still served"}, namespace="/chat")["ok"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_development_log_has_a_line_per_page_not_per_poll(database_url, mode):
+    """Issue 9: `make run` printed a line for every long-poll of every tab, and eventlet's
+    deprecation notice at every start."""
+    import requests
+
+    server = LiveServer(database_url, mode, APP_CONFIG="development")
+    try:
+        server.start()
+        for _ in range(3):
+            requests.get(server.url + "/socket.io/?EIO=4&transport=polling", timeout=5)
+        assert requests.get(server.url + "/login", timeout=5).status_code == 200
+        assert wait_for(lambda: "GET /login" in server.output(), timeout=5), server.output()
+        output = server.output()
+        assert "/socket.io/" not in output
+        assert "deprecated" not in output.lower()
+        assert " accepted " not in output
+    finally:
+        server.close()
