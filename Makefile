@@ -4,13 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench screenshots clean
 
+# Running needs requirements.txt; the tests and tools add requirements-test.txt.
 $(BIN)/activate: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $(BIN)/activate
+
+$(VENV)/.test-tools: $(BIN)/activate requirements-test.txt
+	$(BIN)/pip install --quiet -r requirements-test.txt
+	touch $(VENV)/.test-tools
 
 ## run: the app on SQLite (development), with demo accounts printed
 run: $(BIN)/activate
@@ -19,14 +24,18 @@ run: $(BIN)/activate
 	$(BIN)/python wsgi.py
 
 ## test: the whole suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
-test: $(BIN)/activate
+test: $(VENV)/.test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: closed and open loads against python wsgi.py on PostgreSQL (docs/BENCHMARKS.md)
-bench: $(BIN)/activate
+bench: $(VENV)/.test-tools
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-lint: $(BIN)/activate
+## screenshots: both pages, desktop and phone, light and dark, into docs/screenshots/
+screenshots: $(VENV)/.test-tools
+	$(BIN)/python -m tests.screenshots
+
+lint: $(VENV)/.test-tools
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:
