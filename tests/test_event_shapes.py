@@ -12,7 +12,16 @@ from tests.conftest import drain, emit, heard
 AUTHOR = {"id", "name", "role"}
 USER = {"id", "name", "email", "role"}
 MESSAGE = {"id", "room_id", "author", "body", "created_at", "client_id"}
-ROOM = {"id", "customer", "status", "created_at", "last_message", "unread_count", "customer_online"}
+ROOM = {
+    "id",
+    "customer",
+    "status",
+    "created_at",
+    "last_message",
+    "unread_count",
+    "customer_online",
+    "seen_up_to",
+}
 FORBIDDEN_KEYS = {
     "password_hash",
     "admin_read_id",

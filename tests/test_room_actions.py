@@ -198,3 +198,24 @@ def _seconds(n):
     from datetime import timedelta
 
     return timedelta(seconds=n)
+
+
+def test_each_side_learns_how_far_the_other_has_read_from_the_room(connect, customer, admin, room):
+    """Room.seen_up_to (docs/PROTOCOL.md): for a customer the support team's read mark,
+    for admins the customer's; every builder of a Room carries it (list, read, send)."""
+    cust, support = connect(customer), connect(admin)
+    second = room["messages"][1]
+    assert emit(support, "list_rooms")["rooms"][0]["seen_up_to"] is None
+    assert emit(cust, "list_rooms")["rooms"][0]["seen_up_to"] is None
+
+    emit(support, "mark_read", {"room_id": room["id"], "message_id": second})
+    assert emit(cust, "list_rooms")["rooms"][0]["seen_up_to"] == second
+    assert emit(support, "list_rooms")["rooms"][0]["seen_up_to"] is None  # the customer's
+
+    reply = emit(support, "send_message", {"room_id": room["id"], "body": "hi"})["message"]
+    drain(cust, support)
+    emit(cust, "mark_read", {"room_id": room["id"], "message_id": reply["id"]})
+    assert [r["seen_up_to"] for r in heard(support, "room_updated")] == [reply["id"]]
+    emit(cust, "send_message", {"body": "thanks"})
+    assert [r["seen_up_to"] for r in heard(support, "room_updated")] == [reply["id"]]
+    assert emit(support, "list_rooms")["rooms"][0]["seen_up_to"] == reply["id"]

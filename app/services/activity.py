@@ -81,6 +81,7 @@ def _move_mark(user: User, form: MarkRead):
             ChatRoom.created_at,
             ChatRoom.last_message_id,
             ChatRoom.admin_unread,
+            ChatRoom.customer_read_id,
         )
         .execution_options(synchronize_session=False)
     )

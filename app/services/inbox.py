@@ -45,6 +45,8 @@ def room_summaries(side: Side, rooms: list[ChatRoom]) -> list[dict]:
             last.get(room.last_message_id),
             room.admin_unread if side == "admin" else room.customer_unread,
             room.customer_id in online,
+            # what the other side has read: the receipt a side shows under its messages
+            room.customer_read_id if side == "admin" else room.admin_read_id,
         )
         for room in rooms
     ]
@@ -129,6 +131,7 @@ def summary_query(room):
             room.status,
             room.created_at,
             room.admin_unread,
+            room.customer_read_id,
             CUSTOMER.name,
             CUSTOMER.email,
             Message.id,

@@ -50,7 +50,11 @@ def _message(message_id, room_id, author: dict, body, created_at, client_id) -> 
 
 
 def room_view(
-    room: ChatRoom, last_message: Message | None, unread_count: int, customer_online: bool
+    room: ChatRoom,
+    last_message: Message | None,
+    unread_count: int,
+    customer_online: bool,
+    seen_up_to: int | None,
 ) -> dict:
     return {
         "id": room.id,
@@ -60,6 +64,7 @@ def room_view(
         "last_message": message_view(last_message) if last_message else None,
         "unread_count": unread_count,
         "customer_online": customer_online,
+        "seen_up_to": seen_up_to,
     }
 
 
@@ -81,6 +86,7 @@ def sent_room_view(stored, message: dict, *, by_customer: bool) -> dict:
         stored.room_created_at,
         stored.admin_unread,
         message,
+        stored.customer_read_id,
         online=True if by_customer else None,
     )
 
@@ -89,17 +95,19 @@ def room_row_view(row) -> dict:
     """The admins' Room from one row of columns: room id, customer id, status, created,
     admin unread, customer name and email, then the last message's id, body, client
     id and time and its author's id, name and role (all None without a message)."""
-    (room_id, customer_id, status, created_at, unread, name, email, *last) = row
+    (room_id, customer_id, status, created_at, unread, seen, name, email, *last) = row
     message_id, body, client_id, sent_at, author_id, author_name, author_role = last
     last_message = None
     if message_id is not None:
         author = {"id": author_id, "name": author_name, "role": author_role}
         last_message = _message(message_id, room_id, author, body, sent_at, client_id)
-    return _admin_room(room_id, customer_id, name, email, status, created_at, unread, last_message)
+    return _admin_room(
+        room_id, customer_id, name, email, status, created_at, unread, last_message, seen
+    )
 
 
 def _admin_room(
-    room_id, customer_id, name, email, status, created_at, unread, last, online=None
+    room_id, customer_id, name, email, status, created_at, unread, last, seen, online=None
 ) -> dict:
     """The contract's Room as the admins see it, from plain values (the hot paths);
     whether the customer is online is asked of the registry unless `online` says."""
@@ -116,6 +124,7 @@ def _admin_room(
         "last_message": last,
         "unread_count": unread,
         "customer_online": online,
+        "seen_up_to": seen,
     }
 
 

@@ -28,7 +28,8 @@ PG_PARAMETERS = "(integer, integer, text, varchar, timestamptz, boolean)"
 def _pg_send(room_filter: str) -> str:
     return f"""
 WITH r AS (
-  SELECT id, customer_id, created_at, status FROM chat_rooms WHERE {room_filter} FOR UPDATE
+  SELECT id, customer_id, created_at, status, customer_read_id
+    FROM chat_rooms WHERE {room_filter} FOR UPDATE
 ), m AS (
   INSERT INTO messages (room_id, author_id, body, client_id, created_at)
   SELECT r.id, $1, $3, $4, $5 FROM r
@@ -47,7 +48,7 @@ WITH r AS (
 SELECT r.id AS room_id, r.customer_id, r.created_at AS room_created_at,
        c.name AS customer_name, c.email AS customer_email,
        m.id AS message_id, u.status, u.admin_unread,
-       (r.status = 'resolved' AND u.status = 'open') AS reopened
+       (r.status = 'resolved' AND u.status = 'open') AS reopened, r.customer_read_id
   FROM r JOIN users c ON c.id = r.customer_id LEFT JOIN m ON true LEFT JOIN u ON true
 """
 
@@ -86,6 +87,7 @@ class Stored:
     status: str | None
     admin_unread: int | None
     reopened: bool | None = False  # a customer's message turned a resolved room open
+    customer_read_id: int | None = None  # the customer's read mark (the admins' receipt)
 
 
 def store_message(
@@ -124,6 +126,7 @@ def _store_on_sqlite(session: Connection, p: dict) -> Stored | None:
         User.name,
         User.email,
         ChatRoom.status,
+        ChatRoom.customer_read_id,
     ).join(User, User.id == ChatRoom.customer_id)
     if p["by_customer"]:
         room_query = room_query.where(ChatRoom.customer_id == p["author_id"])
@@ -132,7 +135,7 @@ def _store_on_sqlite(session: Connection, p: dict) -> Stored | None:
     room = session.execute(room_query).one_or_none()
     if room is None:
         return None
-    *room_values, was = room
+    *room_values, was, customer_read_id = room
     message_id = session.execute(
         sqlite.insert(Message)
         .values(
@@ -146,7 +149,7 @@ def _store_on_sqlite(session: Connection, p: dict) -> Stored | None:
         .returning(Message.id)
     ).scalar()
     if message_id is None:
-        return Stored(*room_values, None, None, None)
+        return Stored(*room_values, None, None, None, False, customer_read_id)
     by_customer = p["by_customer"]
     status, admin_unread = session.execute(
         update(ChatRoom)
@@ -162,4 +165,4 @@ def _store_on_sqlite(session: Connection, p: dict) -> Stored | None:
         .execution_options(synchronize_session=False)
     ).one()
     reopened = was == "resolved" and status == "open"
-    return Stored(*room_values, message_id, status, admin_unread, reopened)
+    return Stored(*room_values, message_id, status, admin_unread, reopened, customer_read_id)
