@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -81,7 +82,7 @@ def test_customer_and_admin_talk_live_and_text_stays_text(browser, live, users):
     assert support.text_content(".unread") in ("1", "2")
 
     support.click(".rooms li .room")
-    support.locator("#message-list li").nth(1).wait_for(timeout=15000)
+    support.locator("#message-list .message").nth(1).wait_for(timeout=15000)
     support.fill("#composer-input", "We are on it, Carl.")
     support.press("#composer-input", "Enter")
 
@@ -375,3 +376,64 @@ def test_while_the_server_is_away_a_banner_says_so_and_presence_goes_grey(
         support.wait_for_selector("#connection[data-state=connected]", timeout=30000)
     finally:
         server.close()
+
+
+def test_receipts_say_sent_then_seen_on_both_sides(browser, live, users):
+    """Issue 9: the `read` events the server sent were ignored by the pages."""
+    live.register_and_login("receipts@example.com", "Rhea Receipt")
+    customer = log_in(browser, live, "receipts@example.com", "correct horse battery")
+    customer.fill("#composer-input", "is anyone there?")
+    customer.press("#composer-input", "Enter")
+    customer.locator(".message.mine .receipt.sent").wait_for(timeout=15000)
+    assert customer.text_content(".message.mine .receipt") == " · Sent"
+
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    support.click(".rooms li .room")  # opening the room reads it
+    customer.locator(".message.mine .receipt.seen").wait_for(timeout=15000)
+
+    support.fill("#composer-input", "Yes, here!")
+    support.press("#composer-input", "Enter")
+    support.locator(".message.mine .receipt").wait_for(timeout=15000)
+    # the customer's page is visible, so it reads the answer, and the agent sees that
+    support.locator(".message.mine .receipt.seen").wait_for(timeout=15000)
+    assert customer.locator(".receipt").count() == 1  # only under the last own message
+    assert customer.errors == [] and support.errors == []
+
+
+def test_days_are_separated_and_one_authors_messages_grouped(browser, live, users):
+    token = live.register_and_login("days@example.com", "Dora Days")["access_token"]
+    client = live.client(token)
+    ids = [
+        client.call("send_message", {"body": f"day message {n}"}, namespace="/chat")["message"][
+            "id"
+        ]
+        for n in range(4)
+    ]
+    client.disconnect()
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    with users.app.app_context():  # the first two were written earlier
+        db.session.execute(
+            text("UPDATE messages SET created_at = :when WHERE id IN (:a, :b)"),
+            {"when": datetime(2024, 11, 28, 10, 0, tzinfo=UTC), "a": ids[0], "b": ids[1]},
+        )
+        db.session.execute(
+            text("UPDATE messages SET created_at = :when WHERE id = :c"),
+            {"when": datetime.now(UTC) - timedelta(days=1), "c": ids[2]},
+        )
+        db.session.commit()
+    page = log_in(browser, live, "days@example.com", "correct horse battery")
+    page.locator("#message-list .message").nth(3).wait_for(timeout=15000)
+    days = page.eval_on_selector_all("#message-list .day", "ns => ns.map(n => n.textContent)")
+    assert days[1:] == ["Yesterday", "Today"]
+    assert "28" in days[0] and "2024" in days[0]
+    grouped = page.eval_on_selector_all(
+        "#message-list .message", "ns => ns.map(n => n.classList.contains('grouped'))"
+    )
+    assert grouped == [False, True, False, False]  # the second of a day's pair is grouped
+    title = page.get_attribute("#message-list .message time", "title")
+    assert "2024" in title  # the full date on hover
+    assert page.errors == []

@@ -105,7 +105,10 @@ function upsertRoom(room) {
   if (!rooms.has(room.id) && !matchesQuery(room)) return;
   if (isStale(room)) return;
   rooms.set(room.id, room);
-  if (room.id === openRoomId) showRoomHeader(room);
+  if (room.id === openRoomId) {
+    showRoomHeader(room);
+    if (list) list.setSeen(room.seen_up_to);
+  }
   redrawRooms();
 }
 
@@ -140,6 +143,7 @@ async function openRoom(roomId) {
   $("typing").hidden = true;
   list = new MessageList({ list: $("message-list"), empty: $("empty"), me });
   list.clear();
+  list.setSeen(rooms.get(roomId).seen_up_to);
   showRoomHeader(rooms.get(roomId));
   redrawRooms();
   composer.setEnabled(socket.connected);
@@ -175,6 +179,11 @@ socket.on("new_message", (message) => {
     }
   }
   if (!rooms.has(message.room_id) && !query) loadRooms();
+});
+
+// The customer read up to here: "Seen" under the last of my answers it covers.
+socket.on("read", (event) => {
+  if (event.room_id === openRoomId && list) list.setSeen(event.message_id);
 });
 
 socket.on("presence", (event) => {

@@ -26,6 +26,24 @@ export function formatTime(iso) {
     : date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
+// "Today", "Yesterday", or the date ("Nov 28"; with the year when it is not this one).
+export function dayLabel(date, now = new Date()) {
+  const startOf = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  const days = Math.round((startOf(now) - startOf(date)) / 86400000);
+  if (days === 0) return "Today";
+  if (days === 1) return "Yesterday";
+  const options = { month: "short", day: "numeric" };
+  if (date.getFullYear() !== now.getFullYear()) options.year = "numeric";
+  return date.toLocaleDateString([], options);
+}
+
+function fullDate(iso) {
+  return new Date(iso).toLocaleString([], { dateStyle: "full", timeStyle: "short" });
+}
+
+// Messages from one author within this many minutes read as one group.
+const GROUP_MINUTES = 5;
+
 export function newClientId() {
   if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
   return `c-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
@@ -138,13 +156,34 @@ export class MessageList {
     this.me = me;
     this.byId = new Map();
     this.pending = new Map(); // client_id -> {node, payload}
+    this.seenUpTo = 0; // how far the other side has read (Room.seen_up_to, `read` events)
   }
 
   clear() {
     this.list.replaceChildren();
     this.byId.clear();
     this.pending.clear();
+    this.seenUpTo = 0;
     this.refreshEmpty();
+  }
+
+  // The other side has read up to `messageId`: the receipt moves on, never back.
+  setSeen(messageId) {
+    if (!messageId || messageId <= this.seenUpTo) return;
+    this.seenUpTo = messageId;
+    this.showReceipt();
+  }
+
+  // Under the last of my stored messages: "Seen" once the other side has read it,
+  // else "Sent". (Sending… and Not sent/Retry are on the pending ones.)
+  showReceipt() {
+    this.list.querySelectorAll(".receipt").forEach((node) => node.remove());
+    const mine = [...this.list.querySelectorAll(".message.mine[data-id]")];
+    const last = mine[mine.length - 1];
+    if (!last) return;
+    const seen = Number(last.dataset.id) <= this.seenUpTo;
+    const text = seen ? " · Seen" : " · Sent";
+    last.querySelector(".meta").append(el("span", { className: `receipt ${seen ? "seen" : "sent"}`, text }));
   }
 
   get highestId() {
@@ -156,16 +195,42 @@ export class MessageList {
   }
 
   refreshEmpty() {
-    if (this.empty) this.empty.hidden = this.list.children.length > 0;
+    if (this.empty) this.empty.hidden = this.list.querySelector(".message") !== null;
+  }
+
+  // Day separators before the first message of each day, and consecutive messages of
+  // one author (within GROUP_MINUTES) grouped: redone after every change, in one pass.
+  decorate() {
+    this.list.querySelectorAll(":scope > .day").forEach((node) => node.remove());
+    let previous = null;
+    for (const node of [...this.list.children]) {
+      const when = node.dataset.created ? new Date(node.dataset.created) : new Date();
+      const day = dayLabel(when);
+      if (!previous || previous.day !== day) {
+        const separator = el("li", { className: "day", text: day, attrs: { role: "separator" } });
+        node.before(separator);
+      }
+      const grouped = previous && previous.day === day && previous.author === node.dataset.author
+        && when - previous.when < GROUP_MINUTES * 60000;
+      node.classList.toggle("grouped", Boolean(grouped));
+      previous = { day, when, author: node.dataset.author };
+    }
   }
 
   render(message, state) {
     const mine = message.author && message.author.id === this.me.id;
     const item = el("li", { className: `message ${mine ? "mine" : "theirs"} ${state || ""}` });
+    item.dataset.author = String(message.author.id);
+    if (message.created_at) item.dataset.created = message.created_at;
     if (!mine) item.append(el("span", { className: "author", text: message.author.name }));
     item.append(el("p", { className: "body", text: message.body }));
     const meta = el("span", { className: "meta" });
-    meta.textContent = message.created_at ? formatTime(message.created_at) : "Sending…";
+    if (message.created_at) {
+      const time = el("time", { text: formatTime(message.created_at) });
+      time.setAttribute("datetime", message.created_at);
+      time.title = fullDate(message.created_at);
+      meta.append(time);
+    } else meta.textContent = "Sending…";
     item.append(meta);
     return item;
   }
@@ -187,6 +252,8 @@ export class MessageList {
     this.list.insertBefore(node, after || this.firstPendingNode());
     this.byId.set(message.id, node);
     this.refreshEmpty();
+    this.decorate();
+    this.showReceipt();
     if (stick) this.scrollToBottom();
     return true;
   }
@@ -201,6 +268,7 @@ export class MessageList {
     this.list.append(node);
     this.pending.set(payload.client_id, { node, payload });
     this.refreshEmpty();
+    this.decorate();
     this.scrollToBottom();
   }
 

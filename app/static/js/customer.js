@@ -33,6 +33,7 @@ async function start() {
   const firstLoad = roomId === null;
   roomId = room.id;
   showResolved(room.status);
+  list.setSeen(room.seen_up_to);
   composer.setEnabled(true);
   if (firstLoad) await loadNewest(socket, list, roomId, $("load-older"));
   else await resync(socket, list, roomId);
@@ -62,7 +63,14 @@ socket.on("new_message", (message) => {
 });
 
 socket.on("room_updated", (room) => {
-  if (room.id === roomId) showResolved(room.status);
+  if (room.id !== roomId) return;
+  showResolved(room.status);
+  list.setSeen(room.seen_up_to);
+});
+
+// The support team read up to here: "Seen" moves under my last message it covers.
+socket.on("read", (event) => {
+  if (event.room_id === roomId) list.setSeen(event.message_id);
 });
 
 socket.on("typing", (event) => {
