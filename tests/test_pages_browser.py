@@ -437,3 +437,47 @@ def test_days_are_separated_and_one_authors_messages_grouped(browser, live, user
     title = page.get_attribute("#message-list .message time", "title")
     assert "2024" in title  # the full date on hover
     assert page.errors == []
+
+
+def test_older_messages_load_by_themselves_when_scrolling_up(browser, live):
+    token = live.register_and_login("scroller@example.com", "Sol Scroller")["access_token"]
+    client = live.client(token)
+    for n in range(120):
+        assert client.call("send_message", {"body": f"line {n}"}, namespace="/chat")["ok"]
+    client.disconnect()
+    page = log_in(browser, live, "scroller@example.com", "correct horse battery")
+    messages = page.locator("#message-list .message")
+    messages.nth(49).wait_for(timeout=15000)
+    assert messages.count() == 50  # the newest page; the button is out of view
+    assert page.is_visible("#load-older")  # still there, for keyboard users
+
+    page.eval_on_selector(".messages", "box => { box.scrollTop = 0; }")
+    messages.nth(99).wait_for(timeout=10000)
+    page.eval_on_selector(".messages", "box => { box.scrollTop = 0; }")
+    messages.nth(119).wait_for(timeout=10000)
+    assert page.is_hidden("#load-older")  # nothing older is left
+    assert bodies(page)[0] == "line 0" and bodies(page)[-1] == "line 119"
+    assert page.errors == []
+
+
+def test_older_rooms_load_as_the_list_scrolls_and_a_search_can_match_nothing(browser, live, users):
+    for n in range(55):  # more than one page of 50
+        token = live.register_and_login(f"room{n}@example.com", f"Room Owner {n}")["access_token"]
+        client = live.client(token)
+        assert client.call("send_message", {"body": f"hi {n}"}, namespace="/chat")["ok"]
+        client.disconnect()
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    rows = support.locator(".rooms li")
+    rows.nth(49).wait_for(timeout=15000)
+    support.eval_on_selector(".rooms", "list => { list.scrollTop = list.scrollHeight; }")
+    rows.nth(54).wait_for(timeout=10000)
+    assert support.is_hidden("#rooms-more")
+
+    support.fill("#search", "nobody-by-this-name")
+    support.locator("#rooms-empty").wait_for(state="visible", timeout=10000)
+    assert support.text_content("#rooms-empty") == "No matches for “nobody-by-this-name”."
+    empty = support.locator("#rooms-empty").bounding_box()
+    search = support.locator("#search").bounding_box()
+    assert empty["y"] - (search["y"] + search["height"]) < 60  # just below, not at the bottom
+    assert support.errors == []

@@ -1,6 +1,6 @@
 // The admin inbox: every customer's room, live, and the open conversation.
 import {
-  MessageList, call, connectChat, el, formatTime, loadNewest, loadOlder,
+  MessageList, call, connectChat, el, formatTime, loadNewest, loadOlder, loadWhenVisible,
   readMe, resync, roomComposer, sendMessage, showConnection,
 } from "./common.js";
 
@@ -67,6 +67,7 @@ function redrawRooms() {
     return node;
   }));
   $("rooms-empty").hidden = rooms.size > 0;
+  $("rooms-empty").textContent = query ? `No matches for “${query}”.` : "No conversations yet.";
   $("rooms-more").hidden = !nextCursor;
   showUnreadTotals();
 }
@@ -223,7 +224,9 @@ $("back").addEventListener("click", () => {
 });
 
 $("rooms-more").addEventListener("click", () => loadRooms({ append: true }));
+loadWhenVisible($("rooms-more"), () => loadRooms({ append: true }));
 $("load-older").addEventListener("click", (event) => loadOlder(socket, list, openRoomId, event.target));
+loadWhenVisible($("load-older"), () => list && loadOlder(socket, list, openRoomId, $("load-older")));
 $("room-status").addEventListener("click", async () => {
   const room = rooms.get(openRoomId);
   if (!room) return;

@@ -251,11 +251,26 @@ export class MessageList {
     );
     this.list.insertBefore(node, after || this.firstPendingNode());
     this.byId.set(message.id, node);
+    if (!this.batching) this.settle();
+    if (stick) this.scrollToBottom();
+    return true;
+  }
+
+  // A page of history at once: separators, groups and the receipt are redone once.
+  addAll(messages) {
+    this.batching = true;
+    try {
+      messages.forEach((m) => this.add(m));
+    } finally {
+      this.batching = false;
+      this.settle();
+    }
+  }
+
+  settle() {
     this.refreshEmpty();
     this.decorate();
     this.showReceipt();
-    if (stick) this.scrollToBottom();
-    return true;
   }
 
   firstPendingNode() {
@@ -422,7 +437,7 @@ export async function resync(socket, list, roomId) {
   for (;;) {
     const page = await call(socket, "history", { room_id: roomId, after_id: after, limit: 200 });
     if (!page.ok) return page;
-    page.messages.forEach((m) => list.add(m));
+    list.addAll(page.messages);
     if (!page.has_more || !page.messages.length) return page;
     after = page.messages[page.messages.length - 1].id;
   }
@@ -433,16 +448,41 @@ export async function loadOlder(socket, list, roomId, button) {
   if (!page.ok) return;
   const box = list.list.closest(".messages");
   const fromBottom = box.scrollHeight - box.scrollTop;
-  page.messages.forEach((m) => list.add(m));
+  list.addAll(page.messages);
   box.scrollTop = box.scrollHeight - fromBottom;
   button.hidden = !page.has_more;
+}
+
+// Run `load` whenever `button` (a "Load earlier" or "Load more" button, kept for
+// keyboard users) scrolls into view: older messages load as one scrolls up, older
+// rooms as one scrolls down. One load at a time; a page too short to scroll keeps
+// loading until the button is out of view or gone.
+export function loadWhenVisible(button, load) {
+  if (!("IntersectionObserver" in window)) return;
+  let busy = false;
+  const observer = new IntersectionObserver(async (entries) => {
+    if (busy || button.hidden || !entries.some((e) => e.isIntersecting)) return;
+    busy = true;
+    try {
+      await load();
+    } finally {
+      busy = false;
+      observer.unobserve(button); // observing again reports where the button is now
+      observer.observe(button);
+    }
+  });
+  observer.observe(button);
+  // A hidden button has no box; look again whenever it is shown.
+  new MutationObserver(() => {
+    observer.unobserve(button);
+    observer.observe(button);
+  }).observe(button, { attributes: true, attributeFilter: ["hidden"] });
 }
 
 export async function loadNewest(socket, list, roomId, button) {
   const page = await call(socket, "history", { room_id: roomId, limit: 50 });
   if (!page.ok) return page;
-  page.messages.forEach((m) => list.add(m));
-  list.refreshEmpty();
+  list.addAll(page.messages);
   button.hidden = !page.has_more;
   list.scrollToBottom();
   return page;

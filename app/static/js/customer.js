@@ -1,6 +1,6 @@
 // The customer's page: their one conversation with the support team.
 import {
-  MessageList, call, connectChat, loadNewest, loadOlder, readMe,
+  MessageList, call, connectChat, loadNewest, loadOlder, loadWhenVisible, readMe,
   resync, roomComposer, sendMessage, showConnection,
 } from "./common.js";
 
@@ -90,4 +90,5 @@ socket.on("presence", (event) => {
 });
 
 $("load-older").addEventListener("click", (event) => loadOlder(socket, list, roomId, event.target));
+loadWhenVisible($("load-older"), () => loadOlder(socket, list, roomId, $("load-older")));
 document.addEventListener("visibilitychange", markRead);
