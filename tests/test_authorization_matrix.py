@@ -42,6 +42,7 @@ def payload_for(event, world):
         "typing": {"room_id": room, "is_typing": True},
         "set_status": {"room_id": room, "status": "resolved"},
         "list_rooms": {},
+        "inbox_counts": {},
     }[event]
 
 
@@ -53,6 +54,7 @@ SOCKET_MATRIX = {
     "typing": {"victim": "ok", "intruder": "not_found", "admin": "ok"},
     "set_status": {"victim": "forbidden", "intruder": "not_found", "admin": "ok"},
     "list_rooms": {"victim": "ok", "intruder": "ok", "admin": "ok"},
+    "inbox_counts": {"victim": "ok", "intruder": "ok", "admin": "ok"},
 }
 SOCKET_CASES = [
     (e, actor, outcome) for e, row in SOCKET_MATRIX.items() for actor, outcome in row.items()
@@ -97,6 +99,8 @@ def test_socket_event_authorisation(app, connect, world, event, actor, outcome):
         assert [r["id"] for r in ack["rooms"]] == [world["room"]]
     if event == "list_rooms" and actor == "admin":
         assert {r["id"] for r in ack["rooms"]} == {world["room"], world["intruder_room"]}
+    if event == "inbox_counts":  # each customer counts their own room only
+        assert ack["counts"]["all"] == (2 if actor == "admin" else 1)
     if event == "send_message" and actor == "admin":
         assert heard(victim_tab, "new_message") == [ack["message"]]
     if event == "send_message" and actor == "victim":

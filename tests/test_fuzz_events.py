@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from app.services.limits import MemoryLimiter
 from tests.conftest import drain, emit, heard
 
-EVENTS = ["send_message", "list_rooms", "history", "mark_read", "typing", "set_status"]
+EVENTS = [
+    "send_message",
+    "list_rooms",
+    "inbox_counts",
+    "history",
+    "mark_read",
+    "typing",
+    "set_status",
+]
 CODES = {
     "unauthorized",
     "forbidden",

@@ -219,3 +219,27 @@ def test_each_side_learns_how_far_the_other_has_read_from_the_room(connect, cust
     emit(cust, "send_message", {"body": "thanks"})
     assert [r["seen_up_to"] for r in heard(support, "room_updated")] == [reply["id"]]
     assert emit(support, "list_rooms")["rooms"][0]["seen_up_to"] == reply["id"]
+
+
+def test_the_inbox_filters_rooms_by_unread_and_counts_each_filter(
+    connect, customer, other_customer, admin, room
+):
+    support = connect(admin)
+    other = emit(connect(other_customer), "send_message", {"body": "me too"})["message"]
+    emit(support, "mark_read", {"room_id": other["room_id"], "message_id": other["id"]})
+    emit(support, "set_status", {"room_id": other["room_id"], "status": "resolved"})
+
+    unread = emit(support, "list_rooms", {"unread": True})["rooms"]
+    assert [r["id"] for r in unread] == [room["id"]]
+    assert len(emit(support, "list_rooms", {"unread": False})["rooms"]) == 2
+    counts = emit(support, "inbox_counts", {})
+    assert counts == {"ok": True, "counts": {"all": 2, "open": 1, "resolved": 1, "unread": 1}}
+    # a customer counts only their own room, and its unread side is theirs
+    assert emit(connect(customer), "inbox_counts")["counts"] == {
+        "all": 1,
+        "open": 1,
+        "resolved": 0,
+        "unread": 0,
+    }
+    bad = emit(support, "list_rooms", {"unread": "yes"})
+    assert bad["ok"] is False and bad["error"]["code"] == "validation_error"

@@ -139,3 +139,11 @@ def test_no_event_reads_the_user_again(connect, customer, admin, statements):
         emit(support, "list_rooms")
         emit(sock, "typing", {"room_id": sent["room_id"], "is_typing": True})
     assert selects_users(seen) == [], seen
+
+
+def test_inbox_counts(connect, customer, admin, statements):
+    emit(connect(customer), "send_message", {"body": "help"})
+    support = connect(admin)
+    with statements() as seen:
+        assert emit(support, "inbox_counts")["ok"]
+    assert len(seen) == 1, seen

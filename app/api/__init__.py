@@ -37,7 +37,10 @@ def me():
 @bp.get("/rooms")
 @jwt_required()
 def rooms():
-    found, next_cursor = list_rooms(current_user, query_args("limit"))
+    args = query_args("limit")
+    if "unread" in args:  # ?unread=true / false, as the socket's boolean
+        args["unread"] = {"true": True, "false": False}.get(args["unread"], args["unread"])
+    found, next_cursor = list_rooms(current_user, args)
     return jsonify({"rooms": found, "next": next_cursor})
 
 

@@ -8,7 +8,7 @@ import binascii
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import aliased
 
 from ..errors import ValidationError
@@ -85,6 +85,8 @@ def query_rooms(user: User, form: ListRooms) -> tuple[list[ChatRoom], str | None
     query = select(ChatRoom).join(ChatRoom.customer).where(*visible_to(user))
     if form.status:
         query = query.where(ChatRoom.status == form.status)
+    if form.unread:
+        query = query.where(_unread_column(user) > 0)
     if form.q and form.q.strip():
         pattern = _like(form.q.strip().lower())
         query = query.where(
@@ -105,6 +107,25 @@ def query_rooms(user: User, form: ListRooms) -> tuple[list[ChatRoom], str | None
     rooms = list(db.session.scalars(query.limit(form.limit + 1)))
     next_cursor = encode_cursor(rooms[form.limit - 1]) if len(rooms) > form.limit else None
     return rooms[: form.limit], next_cursor
+
+
+def _unread_column(user: User):
+    return ChatRoom.admin_unread if user.is_admin else ChatRoom.customer_unread
+
+
+def inbox_counts(user: User) -> dict:
+    """How many of the rooms `user` may see are in each of the inbox's filters (All,
+    Open, Resolved, Unread), in one statement over the room rows' own counters."""
+    unread = _unread_column(user)
+    row = db.session.execute(
+        select(
+            func.count(),
+            func.count().filter(ChatRoom.status == "open"),
+            func.count().filter(ChatRoom.status == "resolved"),
+            func.count().filter(unread > 0),
+        ).where(*visible_to(user))
+    ).one()
+    return dict(zip(("all", "open", "resolved", "unread"), row, strict=True))
 
 
 def list_rooms(user: User, data: object) -> tuple[list[dict], str | None]:

@@ -63,6 +63,7 @@ class ListRooms(Payload):
     q: Annotated[Text, Field(max_length=200)] | None = None
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
     before: Annotated[Text, Field(max_length=200)] | None = None
+    unread: StrictBool = False  # only rooms with messages the caller's side has not read
 
 
 class History(Payload):

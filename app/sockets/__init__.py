@@ -23,7 +23,7 @@ from ..models import User
 from ..registry import Connection, Identity, TooManySockets, current_registry
 from ..services import events, presence
 from ..services.activity import mark_read, typing
-from ..services.inbox import list_rooms
+from ..services.inbox import inbox_counts, list_rooms
 from ..services.limits import check_event_rate
 from ..services.messages import list_history, send_message
 from ..services.rooms import open_own_room, set_status
@@ -174,6 +174,10 @@ class ChatNamespace(Namespace):
         open_own_room(user)
         rooms, next_cursor = list_rooms(user, payload)
         return {"rooms": rooms, "next": next_cursor}
+
+    @acknowledged
+    def on_inbox_counts(self, user: User, payload: object) -> dict:
+        return {"counts": inbox_counts(user)}
 
     @acknowledged
     def on_history(self, user: User, payload: object) -> dict:
