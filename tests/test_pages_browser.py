@@ -478,6 +478,47 @@ def test_older_rooms_load_as_the_list_scrolls_and_a_search_can_match_nothing(bro
     support.locator("#rooms-empty").wait_for(state="visible", timeout=10000)
     assert support.text_content("#rooms-empty") == "No matches for “nobody-by-this-name”."
     empty = support.locator("#rooms-empty").bounding_box()
-    search = support.locator("#search").bounding_box()
-    assert empty["y"] - (search["y"] + search["height"]) < 60  # just below, not at the bottom
+    controls = support.locator("#filters").bounding_box()  # under the search and filters
+    assert empty["y"] - (controls["y"] + controls["height"]) < 60  # not at the bottom
+    assert support.errors == []
+
+
+def test_the_inbox_filters_show_counts_and_the_rooms_of_each(browser, live, users):
+    admin = users.make("admin", name="Ada Admin")
+    agent = live.client(live.login(admin.email, admin.password)["access_token"])
+    room_ids = []
+    for n, name in enumerate(["Fay Filter", "Fin Filter", "Flo Filter"]):
+        token = live.register_and_login(f"filter{n}@example.com", name)["access_token"]
+        client = live.client(token)
+        ack = client.call("send_message", {"body": f"question {n}"}, namespace="/chat")
+        room_ids.append(ack["message"]["room_id"])
+        client.disconnect()
+    resolved = agent.call(
+        "set_status", {"room_id": room_ids[0], "status": "resolved"}, namespace="/chat"
+    )
+    assert resolved["ok"]
+    last = agent.call("history", {"room_id": room_ids[1]}, namespace="/chat")["messages"][-1]
+    agent.call("mark_read", {"room_id": room_ids[1], "message_id": last["id"]}, namespace="/chat")
+    agent.disconnect()
+
+    support = log_in(browser, live, admin.email, admin.password)
+    support.locator(".filter[data-filter=unread] .count", has_text="2").wait_for(timeout=10000)
+    counts = support.eval_on_selector_all(
+        "#filters .filter", "ns => ns.map(n => n.textContent.replace(/\\s+/g, ' ').trim())"
+    )
+    assert counts == ["All 3", "Open 2", "Resolved 1", "Unread 2"]
+
+    def names():
+        return support.eval_on_selector_all(".room-name", "ns => ns.map(n => n.textContent)")
+
+    support.click(".filter[data-filter=resolved]")
+    support.wait_for_function("() => document.querySelectorAll('.rooms li').length === 1")
+    assert names() == ["Fay Filter"]
+    support.click(".filter[data-filter=unread]")
+    support.locator(".room-name", has_text="Flo Filter").wait_for(timeout=10000)
+    assert sorted(names()) == ["Fay Filter", "Flo Filter"]
+    support.click(".filter[data-filter=open]")
+    support.locator(".room-name", has_text="Fin Filter").wait_for(timeout=10000)
+    assert sorted(names()) == ["Fin Filter", "Flo Filter"]
+    assert support.get_attribute(".filter[data-filter=open]", "aria-pressed") == "true"
     assert support.errors == []

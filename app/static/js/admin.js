@@ -11,7 +11,9 @@ const roomNodes = new Map();
 let openRoomId = null;
 let list = null;
 let query = "";
+let filter = "all"; // all | open | resolved | unread
 let nextCursor = null;
+let countsTimer = null;
 let typingTimer = null;
 
 const socket = connectChat({
@@ -67,7 +69,11 @@ function redrawRooms() {
     return node;
   }));
   $("rooms-empty").hidden = rooms.size > 0;
-  $("rooms-empty").textContent = query ? `No matches for “${query}”.` : "No conversations yet.";
+  const names = { open: "open", resolved: "resolved", unread: "unread" };
+  let empty = "No conversations yet.";
+  if (query) empty = `No matches for “${query}”.`;
+  else if (filter !== "all") empty = `No ${names[filter]} conversations.`;
+  $("rooms-empty").textContent = empty;
   $("rooms-more").hidden = !nextCursor;
   showUnreadTotals();
 }
@@ -84,7 +90,13 @@ function showUnreadTotals() {
   total.title = `${messages} unread message${messages === 1 ? "" : "s"}`;
 }
 
+function matchesFilter(room) {
+  if (filter === "unread") return room.unread_count > 0;
+  return filter === "all" || room.status === filter;
+}
+
 function matchesQuery(room) {
+  if (!matchesFilter(room)) return false;
   if (!query) return true;
   const needle = query.toLowerCase();
   return room.customer.name.toLowerCase().includes(needle)
@@ -103,8 +115,14 @@ function isStale(room) {
 }
 
 function upsertRoom(room) {
+  refreshCountsSoon();
   if (!rooms.has(room.id) && !matchesQuery(room)) return;
   if (isStale(room)) return;
+  if (!matchesFilter(room) && room.id !== openRoomId) {
+    rooms.delete(room.id); // it left the filter shown (resolved, or read elsewhere)
+    redrawRooms();
+    return;
+  }
   rooms.set(room.id, room);
   if (room.id === openRoomId) {
     showRoomHeader(room);
@@ -116,6 +134,8 @@ function upsertRoom(room) {
 async function loadRooms({ append = false } = {}) {
   const payload = { limit: 50 };
   if (query) payload.q = query;
+  if (filter === "open" || filter === "resolved") payload.status = filter;
+  if (filter === "unread") payload.unread = true;
   if (append && nextCursor) payload.before = nextCursor;
   const answer = await call(socket, "list_rooms", payload);
   if (!answer.ok) return;
@@ -159,7 +179,33 @@ function markRead() {
   if (latest) call(socket, "mark_read", { room_id: openRoomId, message_id: latest });
 }
 
+// The filters' counts, asked again a moment after the rooms change (one cheap query).
+async function refreshCounts() {
+  const answer = await call(socket, "inbox_counts", {});
+  if (!answer.ok) return;
+  for (const button of document.querySelectorAll("#filters .filter")) {
+    button.querySelector(".count").textContent = String(answer.counts[button.dataset.filter]);
+  }
+}
+
+function refreshCountsSoon() {
+  clearTimeout(countsTimer);
+  countsTimer = setTimeout(refreshCounts, 400);
+}
+
+for (const button of document.querySelectorAll("#filters .filter")) {
+  button.addEventListener("click", () => {
+    filter = button.dataset.filter;
+    for (const other of document.querySelectorAll("#filters .filter")) {
+      other.setAttribute("aria-pressed", String(other === button));
+    }
+    nextCursor = null;
+    loadRooms();
+  });
+}
+
 async function start() {
+  refreshCounts();
   await loadRooms();
   if (openRoomId && list) {
     await resync(socket, list, openRoomId);
@@ -179,7 +225,7 @@ socket.on("new_message", (message) => {
       markRead();
     }
   }
-  if (!rooms.has(message.room_id) && !query) loadRooms();
+  if (!rooms.has(message.room_id) && !query && filter === "all") loadRooms();
 });
 
 // The customer read up to here: "Seen" under the last of my answers it covers.
