@@ -522,3 +522,22 @@ def test_the_inbox_filters_show_counts_and_the_rooms_of_each(browser, live, user
     assert sorted(names()) == ["Fin Filter", "Flo Filter"]
     assert support.get_attribute(".filter[data-filter=open]", "aria-pressed") == "true"
     assert support.errors == []
+
+
+def test_the_composer_counts_the_body_in_code_points_as_the_server_does(browser, live):
+    """Issue 9: the textarea's maxlength counted UTF-16 units, so 4,000 emoji (8,000
+    units) could not be typed although the server takes them."""
+    live.register_and_login("emoji@example.com", "Emil Emoji")
+    page = log_in(browser, live, "emoji@example.com", "correct horse battery")
+    assert page.get_attribute("#composer-input", "maxlength") is None
+    page.fill("#composer-input", "😀" * 4000)
+    assert page.text_content("#composer-counter") == "4000 / 4000"
+    assert page.is_enabled("#composer-send")
+    page.press("#composer-input", "Enter")
+    page.locator("#message-list .message:not(.pending)").first.wait_for(timeout=15000)
+    assert bodies(page) == ["😀" * 4000]
+
+    page.fill("#composer-input", "😀" * 4001)
+    assert page.text_content("#composer-counter") == "4001 / 4000"
+    assert page.is_disabled("#composer-send")
+    assert page.errors == []

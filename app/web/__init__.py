@@ -24,6 +24,15 @@ from ..services.payloads import user_view
 
 bp = Blueprint("web", __name__)
 
+
+@bp.app_context_processor
+def chat_limits() -> dict:
+    """The server's own limits, for the pages' composer (counted in code points, as the
+    server counts them; a textarea's maxlength would count UTF-16 units)."""
+    from ..services.schemas import MAX_BODY
+
+    return {"max_body": MAX_BODY}
+
 # Pages load only their own scripts, styles and socket: an injected script has nowhere
 # to run from and nowhere to send what it finds.
 CONTENT_SECURITY_POLICY = (

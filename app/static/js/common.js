@@ -357,6 +357,8 @@ async function sendNow(socket, list, payload) {
 export class Composer {
   constructor({ form, input, counter, button, onSend, onTyping }) {
     Object.assign(this, { form, input, counter, button, onSend, onTyping });
+    // The server's limit, in code points (an emoji is one, as the server counts it).
+    this.maxBody = Number(input.dataset.maxBody) || 4000;
     this.enabled = false;
     this.lastTyping = 0;
     input.addEventListener("keydown", (event) => {
@@ -383,13 +385,14 @@ export class Composer {
 
   updateCounter() {
     const length = [...this.input.value.trim()].length;
-    this.counter.textContent = `${length} / 4000`;
-    this.counter.classList.toggle("over", length > 4000);
+    this.counter.textContent = `${length} / ${this.maxBody}`;
+    this.counter.classList.toggle("over", length > this.maxBody);
+    this.button.disabled = !this.enabled || length > this.maxBody;
   }
 
   setEnabled(enabled) {
     this.enabled = enabled;
-    this.button.disabled = !enabled;
+    this.updateCounter();
     const phone = window.matchMedia("(max-width: 760px)").matches;
     const ready = phone ? "Write a message…" : "Write a message… (Enter to send, Shift+Enter for a new line)";
     this.input.placeholder = enabled ? ready : "Reconnecting… your draft is kept";
@@ -404,7 +407,7 @@ export class Composer {
 
   submit() {
     const body = this.input.value.trim();
-    if (!this.enabled || !body || [...body].length > 4000) return;
+    if (!this.enabled || !body || [...body].length > this.maxBody) return;
     this.input.value = "";
     this.updateCounter();
     this.stopTyping();
