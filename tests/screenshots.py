@@ -119,6 +119,11 @@ def take(browser, live, out: Path, scheme: str) -> list[Path]:
         inbox.fill("#composer-input", "Anything else I can help with?")
         inbox.wait_for_timeout(400)
         shot(inbox, f"inbox-{width}")
+        if width == "desktop":
+            inbox.keyboard.press("Escape")  # out of the message box, then the list of keys
+            inbox.keyboard.press("?")
+            shot(inbox, "inbox-shortcuts-desktop")
+            inbox.keyboard.press("Escape")
         customer = page_for(viewport, CONVERSATIONS[0][1], "correct horse battery")
         customer.locator("#message-list .message").first.wait_for(timeout=15000)
         shot(customer, f"customer-{width}")

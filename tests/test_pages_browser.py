@@ -541,3 +541,47 @@ def test_the_composer_counts_the_body_in_code_points_as_the_server_does(browser,
     assert page.text_content("#composer-counter") == "4001 / 4000"
     assert page.is_disabled("#composer-send")
     assert page.errors == []
+
+
+def test_keyboard_shortcuts_move_resolve_reply_and_are_listed_behind_a_question_mark(
+    browser, live, users
+):
+    for n, name in enumerate(["Kim Key", "Kai Key"]):
+        token = live.register_and_login(f"keys{n}@example.com", name)["access_token"]
+        client = live.client(token)
+        assert client.call("send_message", {"body": f"hello {n}"}, namespace="/chat")["ok"]
+        client.disconnect()
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    support.locator(".rooms li").nth(1).wait_for(timeout=10000)
+    newest_first = support.eval_on_selector_all(".room-name", "ns => ns.map(n => n.textContent)")
+
+    def focused() -> str:
+        return support.evaluate("() => document.activeElement.id")
+
+    support.keyboard.press("?")
+    assert support.locator("#shortcuts").is_visible()
+    support.keyboard.press("Escape")
+    assert support.locator("#shortcuts").is_hidden()
+
+    support.keyboard.press("j")
+    support.locator("#room-title", has_text=newest_first[0]).wait_for(timeout=10000)
+    support.keyboard.press("j")
+    support.locator("#room-title", has_text=newest_first[1]).wait_for(timeout=10000)
+    support.keyboard.press("k")
+    support.locator("#room-title", has_text=newest_first[0]).wait_for(timeout=10000)
+
+    support.keyboard.press("e")
+    support.locator("#room-status", has_text="Reopen").wait_for(timeout=10000)
+    support.keyboard.press("e")
+    support.locator("#room-status", has_text="Mark resolved").wait_for(timeout=10000)
+
+    support.keyboard.press("r")
+    assert focused() == "composer-input"
+    support.keyboard.type("just text: j k e")  # letters in the box are text, not shortcuts
+    assert support.input_value("#composer-input") == "just text: j k e"
+    support.locator("#room-title", has_text=newest_first[0]).wait_for(timeout=1000)
+    support.keyboard.press("Escape")
+    support.keyboard.press("/")
+    assert focused() == "search"
+    assert support.errors == []

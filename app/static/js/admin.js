@@ -281,3 +281,35 @@ $("room-status").addEventListener("click", async () => {
   if (answer.ok) upsertRoom(answer.room);
 });
 document.addEventListener("visibilitychange", markRead);
+
+// Keyboard shortcuts (listed behind "?"): none fire while typing in a field.
+function moveBy(step) {
+  const ordered = [...rooms.values()].sort(compareRooms);
+  if (!ordered.length) return;
+  const at = ordered.findIndex((room) => room.id === openRoomId);
+  const next = at === -1 ? 0 : Math.min(ordered.length - 1, Math.max(0, at + step));
+  openRoom(ordered[next].id).then(() => $("composer-input").blur());
+  const node = roomNodes.get(ordered[next].id);
+  if (node) node.scrollIntoView({ block: "nearest" });
+}
+
+document.addEventListener("keydown", (event) => {
+  const typing = event.target.closest("input, textarea, select, [contenteditable]");
+  if (event.key === "Escape" && typing) {
+    event.target.blur();
+    return;
+  }
+  if (typing || event.ctrlKey || event.metaKey || event.altKey || $("shortcuts").open) return;
+  const actions = {
+    j: () => moveBy(1),
+    k: () => moveBy(-1),
+    r: () => openRoomId && $("composer-input").focus(),
+    e: () => openRoomId && $("room-status").click(),
+    "/": () => $("search").focus(),
+    "?": () => $("shortcuts").showModal(),
+  };
+  const action = actions[event.key];
+  if (!action) return;
+  event.preventDefault();
+  action();
+});
