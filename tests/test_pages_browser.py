@@ -585,3 +585,62 @@ def test_keyboard_shortcuts_move_resolve_reply_and_are_listed_behind_a_question_
     support.keyboard.press("/")
     assert focused() == "search"
     assert support.errors == []
+
+
+# Records notifications instead of showing them (headless Chromium has no desktop).
+FAKE_NOTIFICATION = """
+window.__notes = [];
+window.Notification = class {
+  constructor(title, options) { window.__notes.push({ title, body: options.body }); }
+  close() {}
+  static get permission() { return "granted"; }
+  static requestPermission() { return Promise.resolve("granted"); }
+};
+"""
+
+
+def test_a_customers_message_is_announced_once_however_many_inbox_tabs(browser, live, users):
+    """Issue 9: a desktop notification (and a sound) for a message in a room that is not
+    open, once per user and not once per tab; it can be switched off."""
+    admin = users.make("admin", name="Ada Admin")
+    context = browser.new_context()
+    context.add_init_script(FAKE_NOTIFICATION)
+    tabs = []
+    for _ in range(2):
+        tab = context.new_page()
+        tab.errors = []
+        tab.on("pageerror", lambda exc, tab=tab: tab.errors.append(str(exc)))
+        tabs.append(tab)
+    tabs[0].goto(live.url + "/login")
+    tabs[0].fill("input[name=email]", admin.email)
+    tabs[0].fill("input[name=password]", admin.password)
+    tabs[0].click("button[type=submit]")
+    tabs[0].wait_for_selector("#connection[data-state=connected]", timeout=15000)
+    tabs[0].locator("#ask-alerts").wait_for(state="visible", timeout=5000)  # asked once
+    tabs[0].click("#alerts-yes")
+    assert tabs[0].is_checked("#alerts-notify") and tabs[0].is_hidden("#ask-alerts")
+    tabs[1].goto(live.url + "/admin")
+    tabs[1].wait_for_selector("#connection[data-state=connected]", timeout=15000)
+    assert tabs[1].is_checked("#alerts-notify") and tabs[1].is_hidden("#ask-alerts")
+
+    token = live.register_and_login("ping@example.com", "Pia Ping")["access_token"]
+    customer = live.client(token)
+
+    def notes() -> list:
+        return [n for tab in tabs for n in tab.evaluate("() => window.__notes")]
+
+    try:
+        assert customer.call("send_message", {"body": "first"}, namespace="/chat")["ok"]
+        tabs[1].locator(".room-name", has_text="Pia Ping").wait_for(timeout=10000)
+        tabs[0].locator(".room-name", has_text="Pia Ping").wait_for(timeout=10000)
+        tabs[0].wait_for_timeout(500)
+        assert notes() == [{"title": "Pia Ping", "body": "first"}]
+
+        tabs[0].uncheck("#alerts-notify")  # switched off: nothing more, in any tab
+        assert customer.call("send_message", {"body": "second"}, namespace="/chat")["ok"]
+        tabs[1].locator(".room-preview", has_text="second").wait_for(timeout=10000)
+        tabs[0].wait_for_timeout(500)
+        assert len(notes()) == 1
+    finally:
+        customer.disconnect()
+    assert tabs[0].errors == [] and tabs[1].errors == []

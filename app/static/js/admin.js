@@ -3,6 +3,9 @@ import {
   MessageList, call, connectChat, el, formatTime, loadNewest, loadOlder, loadWhenVisible,
   readMe, resync, roomComposer, sendMessage, showConnection,
 } from "./common.js";
+import {
+  alertSettings, announce, askForNotifications, notificationsAllowed, saveAlertSettings,
+} from "./notify.js";
 
 const me = readMe();
 const $ = (id) => document.getElementById(id);
@@ -218,6 +221,10 @@ socket.on("room_created", upsertRoom);
 socket.on("room_updated", upsertRoom);
 
 socket.on("new_message", (message) => {
+  const inView = message.room_id === openRoomId && document.visibilityState === "visible";
+  if (message.author.role === "customer" && !inView) {
+    announce(message, { onClick: (roomId) => openRoom(roomId) });
+  }
   if (message.room_id === openRoomId && list) {
     list.add(message);
     if (message.author.id !== me.id) {
@@ -281,6 +288,39 @@ $("room-status").addEventListener("click", async () => {
   if (answer.ok) upsertRoom(answer.room);
 });
 document.addEventListener("visibilitychange", markRead);
+
+// Alerts: asked for once, with the reason; both switches are remembered per browser.
+function showAlertSettings() {
+  const settings = alertSettings();
+  $("alerts-notify").checked = settings.notify && notificationsAllowed();
+  $("alerts-sound").checked = settings.sound;
+  const canAsk = "Notification" in window && Notification.permission !== "denied";
+  $("ask-alerts").hidden = settings.asked || settings.notify || !canAsk;
+}
+
+async function turnNotificationsOn() {
+  const allowed = await askForNotifications();
+  saveAlertSettings({ ...alertSettings(), notify: allowed, asked: true });
+  showAlertSettings();
+}
+
+$("alerts-yes").addEventListener("click", turnNotificationsOn);
+$("alerts-no").addEventListener("click", () => {
+  saveAlertSettings({ ...alertSettings(), asked: true });
+  showAlertSettings();
+});
+$("alerts-notify").addEventListener("change", (event) => {
+  if (event.target.checked) turnNotificationsOn();
+  else {
+    saveAlertSettings({ ...alertSettings(), notify: false });
+    showAlertSettings();
+  }
+});
+$("alerts-sound").addEventListener("change", (event) => {
+  saveAlertSettings({ ...alertSettings(), sound: event.target.checked });
+});
+window.addEventListener("storage", showAlertSettings); // another tab changed them
+showAlertSettings();
 
 // Keyboard shortcuts (listed behind "?"): none fire while typing in a field.
 function moveBy(step) {
