@@ -39,6 +39,12 @@ class NotFound(ChatError):
 class ValidationError(ChatError):
     code, status, default_message = "validation_error", 400, "The request is not valid."
 
+    def __init__(self, message: str | None = None, fields: dict[str, str] | None = None):
+        super().__init__(message)
+        # Every field that failed, with its rule (the forms show each beside its field);
+        # the wire carries only `message`, the first of them.
+        self.fields = fields or {}
+
 
 class RateLimited(ChatError):
     code, status, default_message = "rate_limited", 429, "Too many messages; wait a moment."

@@ -144,3 +144,33 @@ def test_a_wrong_method_on_a_page_gets_the_error_page_not_a_bare_message(http):
     page = http.post("/chat")
     assert page.status_code == 405
     assert "That did not work" in page.get_data(as_text=True)
+
+
+def test_register_form_says_every_mistake_at_once_beside_its_field(http, customer):
+    """Issue 9: errors that talk like a person, all shown at once next to their fields."""
+    token = csrf_from(http.get("/register"))
+    page = http.post(
+        "/register",
+        data={"name": "  ", "email": "not-an-email", "password": "short", "csrf_token": token},
+    )
+    assert page.status_code == 400
+    text = page.get_data(as_text=True)
+    errors = re.findall(r'<span class="field-error">([^<]*)</span>', text)
+    assert errors == [
+        "Tell us your name.",
+        "That doesn&#39;t look like an email address.",
+        "Use at least 8 characters.",
+    ]
+    assert text.count('aria-invalid="true"') == 3
+    assert token_cookies(page) == []
+
+    taken = http.post(
+        "/register",
+        data={
+            "name": "Again",
+            "email": customer.email,
+            "password": "long enough password",
+            "csrf_token": token,
+        },
+    )
+    assert "That email is already registered. Log in instead?" in taken.get_data(as_text=True)

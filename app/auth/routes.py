@@ -21,7 +21,7 @@ from flask_jwt_extended import (
     unset_jwt_cookies,
 )
 
-from ..errors import ChatError
+from ..errors import ChatError, Conflict, ValidationError
 from ..extensions import csrf
 from ..services import tokens
 from ..services.payloads import user_view
@@ -111,6 +111,10 @@ def register():
         data = {"name": form.name.data, "email": form.email.data, "password": form.password.data}
         try:
             user = register_user(data)
+        except ValidationError as exc:
+            form.show_errors(exc.fields)
+        except Conflict:
+            form.email.errors.append("That email is already registered. Log in instead?")
         except ChatError as exc:
             flash(exc.message, "error")
         else:

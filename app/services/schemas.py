@@ -135,13 +135,16 @@ def parse(model: type[P], data: object) -> P:
     try:
         return model.model_validate(data)
     except PydanticError as exc:
-        raise ValidationError(describe(exc)) from None
+        fields = field_errors(exc)
+        field, message = next(iter(fields.items()))
+        raise ValidationError(f"{field}: {message}", fields=fields) from None
 
 
-def describe(exc: PydanticError) -> str:
-    first = exc.errors(include_url=False, include_input=False)[0]
-    field = ".".join(str(part) for part in first["loc"]) or "payload"
-    message = first["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    return f"{field}: {message}"
+def field_errors(exc: PydanticError) -> dict[str, str]:
+    """Each failing field's first rule, in the order pydantic checked them."""
+    fields: dict[str, str] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in error["loc"]) or "payload"
+        message = error["msg"].removeprefix("Value error, ")
+        fields.setdefault(field, message)
+    return fields
