@@ -33,6 +33,7 @@ def chat_limits() -> dict:
 
     return {"max_body": MAX_BODY}
 
+
 # Pages load only their own scripts, styles and socket: an injected script has nowhere
 # to run from and nowhere to send what it finds.
 CONTENT_SECURITY_POLICY = (
