@@ -43,6 +43,7 @@ def payload_for(event, world):
         "set_status": {"room_id": room, "status": "resolved"},
         "list_rooms": {},
         "inbox_counts": {},
+        "customer_profile": {"room_id": room},
     }[event]
 
 
@@ -55,6 +56,7 @@ SOCKET_MATRIX = {
     "set_status": {"victim": "forbidden", "intruder": "not_found", "admin": "ok"},
     "list_rooms": {"victim": "ok", "intruder": "ok", "admin": "ok"},
     "inbox_counts": {"victim": "ok", "intruder": "ok", "admin": "ok"},
+    "customer_profile": {"victim": "forbidden", "intruder": "not_found", "admin": "ok"},
 }
 SOCKET_CASES = [
     (e, actor, outcome) for e, row in SOCKET_MATRIX.items() for actor, outcome in row.items()

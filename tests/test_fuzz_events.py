@@ -22,6 +22,7 @@ EVENTS = [
     "mark_read",
     "typing",
     "set_status",
+    "customer_profile",
 ]
 CODES = {
     "unauthorized",

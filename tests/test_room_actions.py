@@ -243,3 +243,29 @@ def test_the_inbox_filters_rooms_by_unread_and_counts_each_filter(
     }
     bad = emit(support, "list_rooms", {"unread": "yes"})
     assert bad["ok"] is False and bad["error"]["code"] == "validation_error"
+
+
+def test_the_customer_panel_tells_an_admin_who_this_is_and_nobody_else(
+    app, connect, customer, other_customer, admin, room
+):
+    support = connect(admin)
+    profile = emit(support, "customer_profile", {"room_id": room["id"]})["profile"]
+    assert profile["customer"]["email"] == customer.email
+    assert profile["message_count"] == 2 and profile["status"] == "open"
+    assert profile["online"] is False and profile["last_seen_at"] is not None  # left at setup
+    assert profile["signed_up_at"] <= profile["first_contact_at"] <= profile["last_seen_at"]
+
+    tab = connect(customer)  # online now: no "last seen"
+    now = emit(support, "customer_profile", {"room_id": room["id"]})["profile"]
+    assert now["online"] is True and now["last_seen_at"] is None
+    tab.disconnect(namespace="/chat")
+    later = emit(support, "customer_profile", {"room_id": room["id"]})["profile"]
+    assert later["last_seen_at"] > profile["last_seen_at"]
+
+    own = emit(connect(customer), "customer_profile", {"room_id": room["id"]})
+    assert own["error"]["code"] == "forbidden"
+    foreign = emit(connect(other_customer), "customer_profile", {"room_id": room["id"]})
+    assert foreign["error"]["code"] == "not_found"
+    assert emit(support, "customer_profile", {"room_id": "1"})["error"]["code"] == (
+        "validation_error"
+    )

@@ -8,7 +8,10 @@ admin arrives or the last one leaves).
 from __future__ import annotations
 
 from flask import current_app
+from sqlalchemy import update
 
+from ..extensions import db
+from ..models import User, utcnow
 from ..registry import Change, Connection, Identity, current_registry
 from . import events
 from .inbox import admin_view_of_own_room
@@ -54,6 +57,9 @@ def _announce(conn: Connection, change: Change, online: bool) -> None:
 
 
 def _announce_customer(user_id: int, online: bool) -> None:
+    if not online:  # the agents' customer panel says when they were last here
+        db.session.execute(update(User).where(User.id == user_id).values(last_seen_at=utcnow()))
+        db.session.commit()
     events.customer_presence(user_id, online)
     room = admin_view_of_own_room(user_id)
     if room is not None:

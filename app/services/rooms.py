@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..errors import Forbidden, NotFound
 from ..extensions import db
-from ..models import ChatRoom, User, utcnow
+from ..models import ChatRoom, Message, User, utcnow
+from ..registry import current_registry
 from . import events
 from .access import access_room
 from .inbox import room_summary
-from .schemas import SetStatus, parse
+from .payloads import iso, user_view
+from .schemas import RoomRef, SetStatus, parse
 from .transaction import on_postgres, transaction
 
 
@@ -59,6 +61,31 @@ def open_own_room(user: User) -> None:
         announcement = room_summary("admin", room) if created else None
     if announcement:
         events.room_created(announcement)
+
+
+def customer_profile(user: User, data: object) -> dict:
+    """The agents' panel beside a conversation: who the customer is, since when, when
+    they were last here, and how much has been said (admins only)."""
+    form = parse(RoomRef, data)
+    room = access_room(user, form.room_id)
+    if not user.is_admin:
+        raise Forbidden("Only the support team sees a customer's details.")
+    customer = room.customer
+    messages = db.session.scalar(
+        select(func.count()).select_from(Message).where(Message.room_id == room.id)
+    )
+    online = bool(current_registry().online([customer.id]))
+    return {
+        "customer": user_view(customer),
+        "signed_up_at": iso(customer.created_at),
+        "online": online,
+        "last_seen_at": None
+        if online or customer.last_seen_at is None
+        else iso(customer.last_seen_at),
+        "status": room.status,
+        "first_contact_at": iso(room.created_at),
+        "message_count": messages,
+    }
 
 
 def set_status(user: User, data: object) -> dict:

@@ -66,6 +66,10 @@ class ListRooms(Payload):
     unread: StrictBool = False  # only rooms with messages the caller's side has not read
 
 
+class RoomRef(Payload):
+    room_id: Id
+
+
 class History(Payload):
     room_id: Id
     before_id: Cursor | None = None

@@ -26,7 +26,7 @@ from ..services.activity import mark_read, typing
 from ..services.inbox import inbox_counts, list_rooms
 from ..services.limits import check_event_rate
 from ..services.messages import list_history, send_message
-from ..services.rooms import open_own_room, set_status
+from ..services.rooms import customer_profile, open_own_room, set_status
 from . import housekeeping
 from .admission import RESTARTING, Admission
 from .admission import install as install_admission
@@ -193,6 +193,10 @@ class ChatNamespace(Namespace):
     def on_typing(self, user: User, payload: object) -> dict:
         typing(user, payload)
         return {}
+
+    @acknowledged
+    def on_customer_profile(self, user: User, payload: object) -> dict:
+        return {"profile": customer_profile(user, payload)}
 
     @acknowledged
     def on_set_status(self, user: User, payload: object) -> dict:
