@@ -644,3 +644,38 @@ def test_a_customers_message_is_announced_once_however_many_inbox_tabs(browser, 
     finally:
         customer.disconnect()
     assert tabs[0].errors == [] and tabs[1].errors == []
+
+
+def test_the_customer_panel_shows_who_is_writing_beside_or_instead_of_the_conversation(
+    browser, live, users
+):
+    token = live.register_and_login("panel@example.com", "Pat Panel")["access_token"]
+    client = live.client(token)
+    assert client.call("send_message", {"body": "hello"}, namespace="/chat")["ok"]
+    client.disconnect()
+    admin = users.make("admin", name="Ada Admin")
+
+    def profile(page) -> dict:
+        terms = page.eval_on_selector_all("#profile dt", "ns => ns.map(n => n.textContent)")
+        values = page.eval_on_selector_all("#profile dd", "ns => ns.map(n => n.textContent)")
+        return dict(zip(terms, values, strict=True))
+
+    wide = log_in(browser, live, admin.email, admin.password, {"width": 1280, "height": 800})
+    wide.click(".rooms li .room")
+    wide.locator("#profile dd", has_text="panel@example.com").wait_for(timeout=10000)
+    shown = profile(wide)
+    assert shown["Name"] == "Pat Panel" and shown["Messages"] == "1"
+    assert shown["Conversation"] == "Open" and shown["Last seen"] not in ("", "Online now")
+    assert wide.locator("#conversation").is_visible() and wide.locator("#details").is_hidden()
+    assert boxes_apart(wide, "#conversation", "#customer-panel")  # beside it
+
+    phone = log_in(browser, live, admin.email, admin.password, {"width": 390, "height": 844})
+    phone.click(".rooms li .room")
+    phone.locator("#message-list .message").first.wait_for(timeout=10000)
+    assert phone.locator("#customer-panel").is_hidden()
+    phone.click("#details")
+    phone.locator("#profile dd", has_text="panel@example.com").wait_for(timeout=10000)
+    assert phone.locator("#conversation").is_hidden() and fits(phone)
+    phone.click("#details-close")
+    assert phone.locator("#conversation").is_visible()
+    assert wide.errors == [] and phone.errors == []

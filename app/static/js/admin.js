@@ -128,6 +128,7 @@ function upsertRoom(room) {
   }
   rooms.set(room.id, room);
   if (room.id === openRoomId) {
+    refreshProfileSoon();
     showRoomHeader(room);
     if (list) list.setSeen(room.seen_up_to);
   }
@@ -159,8 +160,42 @@ function showRoomHeader(room) {
   $("room-status").textContent = room.status === "open" ? "Mark resolved" : "Reopen";
 }
 
+// The panel beside the conversation: who the customer is (customer_profile).
+let profileTimer = null;
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "—";
+}
+
+async function loadProfile(roomId) {
+  const answer = await call(socket, "customer_profile", { room_id: roomId });
+  if (!answer.ok || roomId !== openRoomId) return;
+  const p = answer.profile;
+  const rows = [
+    ["Name", p.customer.name],
+    ["Email", p.customer.email],
+    ["Signed up", when(p.signed_up_at)],
+    ["Last seen", p.online ? "Online now" : when(p.last_seen_at)],
+    ["Conversation", p.status === "open" ? "Open" : "Resolved"],
+    ["Messages", String(p.message_count)],
+    ["First contact", when(p.first_contact_at)],
+  ];
+  $("profile").replaceChildren(
+    ...rows.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { text: value })]),
+  );
+}
+
+function refreshProfileSoon() {
+  clearTimeout(profileTimer);
+  profileTimer = setTimeout(() => openRoomId && loadProfile(openRoomId), 500);
+}
+
 async function openRoom(roomId) {
   openRoomId = roomId;
+  $("customer-panel").hidden = false;
+  document.querySelector(".inbox").classList.add("with-panel");
+  $("profile").replaceChildren();
+  loadProfile(roomId);
   $("placeholder").hidden = true;
   $("conversation").hidden = false;
   document.querySelector(".inbox").classList.add("showing-conversation");
@@ -265,11 +300,16 @@ $("search").addEventListener("input", (event) => {
   }, 250);
 });
 
+// Narrower screens show the panel in the conversation's place, with a way back.
+$("details").addEventListener("click", () => document.querySelector(".inbox").classList.add("showing-details"));
+$("details-close").addEventListener("click", () => document.querySelector(".inbox").classList.remove("showing-details"));
+
 // Phones show one pane at a time: back to the list closes the conversation.
 $("back").addEventListener("click", () => {
   openRoomId = null;
   list = null;
-  document.querySelector(".inbox").classList.remove("showing-conversation");
+  document.querySelector(".inbox").classList.remove("showing-conversation", "with-panel", "showing-details");
+  $("customer-panel").hidden = true;
   $("conversation").hidden = true;
   $("placeholder").hidden = false;
   composer.setEnabled(false);
