@@ -679,3 +679,19 @@ def test_the_customer_panel_shows_who_is_writing_beside_or_instead_of_the_conver
     phone.click("#details-close")
     assert phone.locator("#conversation").is_visible()
     assert wide.errors == [] and phone.errors == []
+
+
+def test_a_new_customer_is_greeted_and_the_inbox_shows_their_initials(browser, live, users):
+    live.register_and_login("greet@example.com", "Gwen van der Berg")
+    customer = log_in(browser, live, "greet@example.com", "correct horse battery")
+    customer.locator("#empty").wait_for(state="visible", timeout=10000)
+    assert customer.text_content(".greeting-title") == "Hi Gwen!"
+    customer.fill("#composer-input", "hello")
+    customer.press("#composer-input", "Enter")
+    customer.locator("#empty").wait_for(state="hidden", timeout=10000)
+
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    support.locator(".rooms li .avatar").wait_for(timeout=10000)
+    assert support.text_content(".rooms li .avatar") == "GB"
+    assert customer.errors == [] and support.errors == []

@@ -1,6 +1,6 @@
 // The admin inbox: every customer's room, live, and the open conversation.
 import {
-  MessageList, call, connectChat, el, formatTime, loadNewest, loadOlder, loadWhenVisible,
+  MessageList, avatar, call, connectChat, el, formatTime, loadNewest, loadOlder, loadWhenVisible,
   readMe, resync, roomComposer, sendMessage, showConnection,
 } from "./common.js";
 import {
@@ -45,7 +45,7 @@ function renderRoom(room) {
   });
   const name = el("span", { className: "room-name", text: room.customer.name });
   const time = el("time", { className: "room-time", text: formatTime(activity(room)) });
-  const top = el("div", { className: "room-top" }, online, name, time);
+  const top = el("div", { className: "room-top" }, name, time);
   const preview = el("p", {
     className: "room-preview",
     text: room.last_message ? room.last_message.body : "No messages yet",
@@ -56,7 +56,9 @@ function renderRoom(room) {
   if (room.unread_count > 0) {
     bottom.append(el("span", { className: "unread", text: String(room.unread_count) }));
   }
-  const button = el("button", { className: "room", attrs: { type: "button" } }, top, preview, bottom);
+  const text = el("div", { className: "room-text" }, top, preview, bottom);
+  const face = el("div", { className: "room-face" }, avatar(room.customer.name), online);
+  const button = el("button", { className: "room", attrs: { type: "button" } }, face, text);
   button.addEventListener("click", () => openRoom(room.id));
   const classes = [room.id === openRoomId ? "active" : "", room.unread_count > 0 ? "has-unread" : ""];
   const item = el("li", { className: classes.join(" ").trim() }, button);

@@ -44,6 +44,17 @@ function fullDate(iso) {
 // Messages from one author within this many minutes read as one group.
 const GROUP_MINUTES = 5;
 
+// A person's initials for their avatar ("Amara Okafor" -> "AO"), from text only.
+export function initials(name) {
+  const words = String(name || "?").trim().split(/\s+/).filter(Boolean);
+  const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
+  return letters.map((w) => [...w][0].toUpperCase()).join("") || "?";
+}
+
+export function avatar(name) {
+  return el("span", { className: "avatar", text: initials(name), attrs: { "aria-hidden": "true" } });
+}
+
 export function newClientId() {
   if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
   return `c-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
