@@ -50,6 +50,8 @@ def log_in(browser, live, email, password, viewport=None):
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+    if page.url.endswith("/chat"):  # the customer's composer opens once their room is known
+        page.wait_for_selector("#composer-send:not([disabled])", timeout=15000)
     page.errors = errors
     return page
 
@@ -296,7 +298,7 @@ def test_a_customers_message_clears_the_resolved_banner_in_all_their_tabs(browse
     second.on("pageerror", lambda exc: second.errors.append(str(exc)))
     second.on("console", lambda m: m.type == "error" and second.errors.append(m.text))
     second.goto(live.url + "/chat")
-    second.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+    second.wait_for_selector("#composer-send:not([disabled])", timeout=15000)
     first.fill("#composer-input", "please help")
     first.press("#composer-input", "Enter")
     first.locator("#message-list .message:not(.pending)").first.wait_for(timeout=15000)
