@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -523,6 +525,27 @@ def test_the_inbox_filters_show_counts_and_the_rooms_of_each(browser, live, user
     support.locator(".room-name", has_text="Fin Filter").wait_for(timeout=10000)
     assert sorted(names()) == ["Fin Filter", "Flo Filter"]
     assert support.get_attribute(".filter[data-filter=open]", "aria-pressed") == "true"
+
+    # The counts follow a busy inbox while it is busy (a debounce restarted by every
+    # room_updated held them until the stream stopped).
+    token = live.register_and_login("stream@example.com", "Sid Stream")["access_token"]
+    streamer = live.client(token)
+    done = threading.Event()
+
+    def stream() -> None:
+        for n in range(40):
+            streamer.call("send_message", {"body": f"stream {n}"}, namespace="/chat")
+            time.sleep(0.1)
+        done.set()
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    try:
+        support.locator(".filter[data-filter=all] .count", has_text="4").wait_for(timeout=3000)
+        assert not done.is_set(), "the count moved only once the stream had stopped"
+    finally:
+        sender.join()
+        streamer.disconnect()
     assert support.errors == []
 
 

@@ -188,8 +188,11 @@ async function loadProfile(roomId) {
 }
 
 function refreshProfileSoon() {
-  clearTimeout(profileTimer);
-  profileTimer = setTimeout(() => openRoomId && loadProfile(openRoomId), 500);
+  if (profileTimer) return; // at most one refresh per half second, even in a busy room
+  profileTimer = setTimeout(() => {
+    profileTimer = null;
+    if (openRoomId) loadProfile(openRoomId);
+  }, 500);
 }
 
 async function openRoom(roomId) {
@@ -219,7 +222,7 @@ function markRead() {
   if (latest) call(socket, "mark_read", { room_id: openRoomId, message_id: latest });
 }
 
-// The filters' counts, asked again a moment after the rooms change (one cheap query).
+// The filters' counts, asked again at most every 0.4 s while rooms change (one cheap query).
 async function refreshCounts() {
   const answer = await call(socket, "inbox_counts", {});
   if (!answer.ok) return;
@@ -229,8 +232,13 @@ async function refreshCounts() {
 }
 
 function refreshCountsSoon() {
-  clearTimeout(countsTimer);
-  countsTimer = setTimeout(refreshCounts, 400);
+  // A throttle, not a debounce: a debounce restarted by every room_updated would never
+  // fire while messages keep coming, and the counts would stay stale.
+  if (countsTimer) return;
+  countsTimer = setTimeout(() => {
+    countsTimer = null;
+    refreshCounts();
+  }, 400);
 }
 
 for (const button of document.querySelectorAll("#filters .filter")) {
