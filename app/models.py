@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false as sa_false
 
 from .extensions import db
 
@@ -108,6 +109,9 @@ class Message(db.Model):
     body: Mapped[str] = mapped_column(Text)
     client_id: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # An internal note: written by an admin for the team, never shown to the customer
+    # (not sent to their sockets, not in their history, not in their room's counters).
+    internal: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
     author: Mapped[User] = relationship(lazy="joined", innerjoin=True)
 

@@ -37,6 +37,7 @@ def payload_for(event, world):
     room, message = world["room"], world["message"]
     return {
         "send_message": {"room_id": room, "body": "knock knock"},
+        "send_note": {"room_id": room, "body": "team only", "internal": True},
         "history": {"room_id": room},
         "mark_read": {"room_id": room, "message_id": message},
         "typing": {"room_id": room, "is_typing": True},
@@ -50,6 +51,8 @@ def payload_for(event, world):
 # event -> what the room's customer, an intruder and an admin get
 SOCKET_MATRIX = {
     "send_message": {"victim": "ok", "intruder": "not_found", "admin": "ok"},
+    # an internal note (send_message with internal: true) is for the support team alone
+    "send_note": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
     "history": {"victim": "ok", "intruder": "not_found", "admin": "ok"},
     "mark_read": {"victim": "ok", "intruder": "not_found", "admin": "ok"},
     "typing": {"victim": "ok", "intruder": "not_found", "admin": "ok"},
@@ -84,7 +87,8 @@ def test_socket_event_authorisation(app, connect, world, event, actor, outcome):
     drain(victim_tab, admin_tab, actor_tab)
     before = count_messages(app, world["room"])
 
-    ack = emit(actor_tab, event, payload_for(event, world))
+    wire_event = "send_message" if event == "send_note" else event
+    ack = emit(actor_tab, wire_event, payload_for(event, world))
 
     if outcome == "ok":
         assert ack["ok"] is True, ack
@@ -107,6 +111,11 @@ def test_socket_event_authorisation(app, connect, world, event, actor, outcome):
         assert heard(victim_tab, "new_message") == [ack["message"]]
     if event == "send_message" and actor == "victim":
         assert heard(admin_tab, "new_message") == [ack["message"]]
+    if event == "send_note":
+        assert victim_tab.get_received("/chat") == []  # the customer never hears a note
+        assert count_messages(app, world["room"]) == before + (1 if actor == "admin" else 0)
+        if actor == "admin":
+            assert heard(admin_tab, "new_message") == [ack["message"]]
 
 
 def test_intruder_hears_nothing_of_the_victims_room(connect, world):

@@ -11,7 +11,7 @@ from tests.conftest import drain, emit, heard
 
 AUTHOR = {"id", "name", "role"}
 USER = {"id", "name", "email", "role"}
-MESSAGE = {"id", "room_id", "author", "body", "created_at", "client_id"}
+MESSAGE = {"id", "room_id", "author", "body", "created_at", "client_id", "internal"}
 ROOM = {
     "id",
     "customer",

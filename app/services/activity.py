@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, false, func, or_, select, update
 
 from ..errors import NotFound
 from ..extensions import db
@@ -52,7 +52,7 @@ def _move_mark(user: User, form: MarkRead):
     from_other_side = (
         Message.author_id == ChatRoom.customer_id
         if user.is_admin
-        else Message.author_id != ChatRoom.customer_id
+        else and_(Message.author_id != ChatRoom.customer_id, Message.internal.is_(false()))
     )
     still_unread = (
         select(func.count())
@@ -60,11 +60,7 @@ def _move_mark(user: User, form: MarkRead):
         .where(Message.room_id == ChatRoom.id, from_other_side, Message.id > form.message_id)
         .scalar_subquery()
     )
-    in_room = (
-        select(Message.id)
-        .where(Message.id == form.message_id, Message.room_id == form.room_id)
-        .exists()
-    )
+    in_room = select(Message.id).where(*_markable(user, form.message_id, form.room_id)).exists()
     return (
         update(ChatRoom)
         .where(
@@ -87,6 +83,15 @@ def _move_mark(user: User, form: MarkRead):
     )
 
 
+def _markable(user: User, message_id: int, room_id: int) -> list:
+    """The message a read mark may move to: one in the room that the user may see (a
+    customer's mark never names an internal note)."""
+    conditions = [Message.id == message_id, Message.room_id == room_id]
+    if not user.is_admin:
+        conditions.append(Message.internal.is_(false()))
+    return conditions
+
+
 def _moved_room_view(session, moved) -> dict | None:
     row = session.execute(summary_query(moved.c)).one_or_none()
     return room_row_view(row) if row is not None else None
@@ -96,7 +101,7 @@ def _check_mark_target(user: User, form: MarkRead) -> None:
     """Why a mark did not move: a room or message the user may not see is `not_found`;
     otherwise the mark was already at or past it, which changes nothing."""
     room = access_room(user, form.room_id)
-    in_room = select(Message.id).where(Message.id == form.message_id, Message.room_id == room.id)
+    in_room = select(Message.id).where(*_markable(user, form.message_id, room.id))
     if db.session.scalar(in_room) is None:
         raise NotFound("No such message in this room.")
 

@@ -36,6 +36,11 @@ def message_sent(message: dict, customer_id: int, admin_room: dict) -> None:
     _emit("room_updated", admin_room, ADMINS)
 
 
+def note_added(note: dict) -> None:
+    """An internal note was stored: only admin sockets hear it, never the customer's."""
+    _emit("new_message", note, ADMINS)
+
+
 def room_created(admin_room: dict) -> None:
     _emit("room_created", admin_room, ADMINS)
 

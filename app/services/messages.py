@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import current_app
-from sqlalchemy import and_, select
+from sqlalchemy import and_, false, select
 from sqlalchemy.orm import joinedload
 
-from ..errors import Busy, NotFound, ValidationError
+from ..errors import Busy, Forbidden, NotFound, ValidationError
 from ..extensions import db
 from ..models import ChatRoom, Message, User, utcnow
 from . import events
@@ -19,7 +19,7 @@ from .limits import check_send_rate
 from .payloads import message_view, sent_message_view, sent_room_view
 from .rooms import create_own_room
 from .schemas import History, SendMessage, parse
-from .sending import store_message
+from .sending import store_message, store_note
 from .transaction import core_transaction
 
 
@@ -35,6 +35,8 @@ def send_message(user: User, data: object) -> dict:
     form = parse(SendMessage, data)
     if user.is_admin and form.room_id is None:
         raise ValidationError("room_id: an admin must name the room")
+    if form.internal:
+        return _add_note(user, form)
     makes_own_room = not user.is_admin and form.room_id is None
     now = utcnow()
     with send_slot():
@@ -65,6 +67,22 @@ def send_message(user: User, data: object) -> dict:
             room_summary("customer", db.session.get(ChatRoom, stored.room_id)), stored.customer_id
         )
     return message
+
+
+def _add_note(user: User, form: SendMessage) -> dict:
+    """An internal note: stored like a message, heard by the admins alone."""
+    if not user.is_admin:
+        raise Forbidden("Only the support team writes internal notes.")
+    now = utcnow()
+    with send_slot(), core_transaction() as session:
+        stored = store_note(session, user, form.room_id, form.body, form.client_id, now)
+    if stored is None:
+        raise NotFound("No such room.")
+    if stored.message_id is None:  # a retry: the note is stored already
+        return message_view(_find_by_client_id(user, form.client_id))
+    note = sent_message_view(stored, user, form.body, form.client_id, now, internal=True)
+    events.note_added(note)
+    return note
 
 
 @contextmanager
@@ -110,6 +128,8 @@ def list_history(user: User, data: object) -> tuple[list[dict], bool]:
         in_page.append(Message.id < form.before_id)
     if form.after_id is not None:
         in_page.append(Message.id > form.after_id)
+    if not user.is_admin:  # internal notes are the support team's alone
+        in_page.append(Message.internal.is_(false()))
     query = (
         select(ChatRoom.id, Message)
         .outerjoin(Message, and_(*in_page))

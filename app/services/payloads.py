@@ -34,11 +34,15 @@ def message_view(message: Message) -> dict:
         message.body,
         message.created_at,
         message.client_id,
+        message.internal,
     )
 
 
-def _message(message_id, room_id, author: dict, body, created_at, client_id) -> dict:
-    """The contract's Message: the one place its keys are written."""
+def _message(
+    message_id, room_id, author: dict, body, created_at, client_id, internal=False
+) -> dict:
+    """The contract's Message: the one place its keys are written. `internal`: a note
+    for the support team (only ever built for admins' eyes)."""
     return {
         "id": message_id,
         "room_id": room_id,
@@ -46,6 +50,7 @@ def _message(message_id, room_id, author: dict, body, created_at, client_id) -> 
         "body": body,
         "created_at": iso(created_at),
         "client_id": client_id,
+        "internal": bool(internal),
     }
 
 
@@ -68,9 +73,13 @@ def room_view(
     }
 
 
-def sent_message_view(stored, author: User, body: str, client_id: str | None, now) -> dict:
+def sent_message_view(
+    stored, author: User, body: str, client_id: str | None, now, internal: bool = False
+) -> dict:
     """The Message a send just stored, from what the send statement returned."""
-    return _message(stored.message_id, stored.room_id, author_view(author), body, now, client_id)
+    return _message(
+        stored.message_id, stored.room_id, author_view(author), body, now, client_id, internal
+    )
 
 
 def sent_room_view(stored, message: dict, *, by_customer: bool) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -72,7 +72,9 @@ def customer_profile(user: User, data: object) -> dict:
         raise Forbidden("Only the support team sees a customer's details.")
     customer = room.customer
     messages = db.session.scalar(
-        select(func.count()).select_from(Message).where(Message.room_id == room.id)
+        select(func.count())
+        .select_from(Message)
+        .where(Message.room_id == room.id, Message.internal.is_(false()))
     )
     online = bool(current_registry().online([customer.id]))
     return {

@@ -48,6 +48,7 @@ class SendMessage(Payload):
     body: Text
     room_id: Id | None = None
     client_id: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
+    internal: StrictBool = False  # an internal note: admins only, never seen by the customer
 
     @field_validator("body")
     @classmethod

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..models import ChatRoom, Message, User
@@ -166,3 +166,39 @@ def _store_on_sqlite(session: Connection, p: dict) -> Stored | None:
     ).one()
     reopened = was == "resolved" and status == "open"
     return Stored(*room_values, message_id, status, admin_unread, reopened, customer_read_id)
+
+
+def store_note(
+    session: Connection, author: User, room_id: int, body: str, client_id: str | None, now
+) -> Stored | None:
+    """Store an admin's internal note in room `room_id`; None when there is no such room.
+
+    A note is not a message to the customer: the room's last message, activity time,
+    status and unread counters stay as they are. The room's row is still locked, so a
+    note's id follows commit order like every message's (an admin's resync by
+    `after_id` misses none)."""
+    room_query = (
+        select(ChatRoom.id, ChatRoom.customer_id, ChatRoom.created_at, User.name, User.email)
+        .join(User, User.id == ChatRoom.customer_id)
+        .where(ChatRoom.id == room_id)
+    )
+    if on_postgres():
+        room_query = room_query.with_for_update(of=ChatRoom)
+    room = session.execute(room_query).one_or_none()
+    if room is None:
+        return None
+    dialect = postgresql if on_postgres() else sqlite
+    message_id = session.execute(
+        dialect.insert(Message)
+        .values(
+            room_id=room.id,
+            author_id=author.id,
+            body=body,
+            client_id=client_id,
+            created_at=now,
+            internal=True,
+        )
+        .on_conflict_do_nothing(index_elements=["author_id", "client_id"])
+        .returning(Message.id)
+    ).scalar()
+    return Stored(*room, message_id, None, None)
