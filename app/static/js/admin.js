@@ -1,7 +1,6 @@
 // The admin inbox: every customer's room, live, and the open conversation.
 import {
-  MessageList, avatar, call, connectChat, el, formatTime, loadNewest, loadOlder, loadWhenVisible,
-  readMe, resync, roomComposer, sendMessage, showConnection,
+  Conversation, avatar, call, connectChat, el, formatTime, loadWhenVisible, readMe, showConnection,
 } from "./common.js";
 import {
   alertSettings, announce, askForNotifications, notificationsAllowed, saveAlertSettings,
@@ -12,22 +11,21 @@ const $ = (id) => document.getElementById(id);
 const rooms = new Map(); // id -> Room
 const roomNodes = new Map();
 let openRoomId = null;
-let list = null;
 let query = "";
 let filter = "all"; // all | open | resolved | unread
 let nextCursor = null;
 let countsTimer = null;
-let typingTimer = null;
 
 const socket = connectChat({
   onConnect: () => start(),
   onState: (state, text) => {
     showConnection($("connection"), state, text);
-    composer.setEnabled(state === "connected" && openRoomId !== null);
+    conversation.composer.setEnabled(state === "connected" && openRoomId !== null);
   },
 });
 
-const composer = roomComposer(socket, () => openRoomId, () => list);
+const conversation = new Conversation({ socket, me });
+const composer = conversation.composer;
 
 function activity(room) {
   return room.last_message ? room.last_message.created_at : room.created_at;
@@ -132,7 +130,7 @@ function upsertRoom(room) {
   if (room.id === openRoomId) {
     refreshProfileSoon();
     showRoomHeader(room);
-    if (list) list.setSeen(room.seen_up_to);
+    conversation.update(room);
   }
   redrawRooms();
 }
@@ -204,22 +202,11 @@ async function openRoom(roomId) {
   $("placeholder").hidden = true;
   $("conversation").hidden = false;
   document.querySelector(".inbox").classList.add("showing-conversation");
-  $("typing").hidden = true;
-  list = new MessageList({ list: $("message-list"), empty: $("empty"), me });
-  list.clear();
-  list.setSeen(rooms.get(roomId).seen_up_to);
   showRoomHeader(rooms.get(roomId));
   redrawRooms();
   composer.setEnabled(socket.connected);
-  await loadNewest(socket, list, roomId, $("load-older"));
-  markRead();
+  await conversation.open(rooms.get(roomId));
   $("composer-input").focus();
-}
-
-function markRead() {
-  if (!openRoomId || !list || document.visibilityState !== "visible") return;
-  const latest = list.highestId;
-  if (latest) call(socket, "mark_read", { room_id: openRoomId, message_id: latest });
 }
 
 // The filters' counts, asked again at most every 0.4 s while rooms change (one cheap query).
@@ -255,11 +242,7 @@ for (const button of document.querySelectorAll("#filters .filter")) {
 async function start() {
   refreshCounts();
   await loadRooms();
-  if (openRoomId && list) {
-    await resync(socket, list, openRoomId);
-    list.unsent().forEach((payload) => sendMessage(socket, list, payload));
-    markRead();
-  }
+  await conversation.resume();
 }
 
 socket.on("room_created", upsertRoom);
@@ -270,19 +253,7 @@ socket.on("new_message", (message) => {
   if (message.author.role === "customer" && !inView) {
     announce(message, { onClick: (roomId) => openRoom(roomId) });
   }
-  if (message.room_id === openRoomId && list) {
-    list.add(message);
-    if (message.author.id !== me.id) {
-      $("typing").hidden = true;
-      markRead();
-    }
-  }
   if (!rooms.has(message.room_id) && !query && filter === "all") loadRooms();
-});
-
-// The customer read up to here: "Seen" under the last of my answers it covers.
-socket.on("read", (event) => {
-  if (event.room_id === openRoomId && list) list.setSeen(event.message_id);
 });
 
 socket.on("presence", (event) => {
@@ -290,14 +261,6 @@ socket.on("presence", (event) => {
   for (const room of rooms.values()) {
     if (room.customer.id === event.user_id) upsertRoom({ ...room, customer_online: event.online });
   }
-});
-
-socket.on("typing", (event) => {
-  if (event.room_id !== openRoomId || event.user.id === me.id) return;
-  clearTimeout(typingTimer);
-  $("typing").textContent = `${event.user.name} is typing…`;
-  $("typing").hidden = !event.is_typing;
-  if (event.is_typing) typingTimer = setTimeout(() => { $("typing").hidden = true; }, 6000);
 });
 
 let searchTimer = null;
@@ -317,7 +280,7 @@ $("details-close").addEventListener("click", () => document.querySelector(".inbo
 // Phones show one pane at a time: back to the list closes the conversation.
 $("back").addEventListener("click", () => {
   openRoomId = null;
-  list = null;
+  conversation.close();
   document.querySelector(".inbox").classList.remove("showing-conversation", "with-panel", "showing-details");
   $("customer-panel").hidden = true;
   $("conversation").hidden = true;
@@ -328,8 +291,6 @@ $("back").addEventListener("click", () => {
 
 $("rooms-more").addEventListener("click", () => loadRooms({ append: true }));
 loadWhenVisible($("rooms-more"), () => loadRooms({ append: true }));
-$("load-older").addEventListener("click", (event) => loadOlder(socket, list, openRoomId, event.target));
-loadWhenVisible($("load-older"), () => list && loadOlder(socket, list, openRoomId, $("load-older")));
 $("room-status").addEventListener("click", async () => {
   const room = rooms.get(openRoomId);
   if (!room) return;
@@ -337,7 +298,6 @@ $("room-status").addEventListener("click", async () => {
   const answer = await call(socket, "set_status", { room_id: openRoomId, status });
   if (answer.ok) upsertRoom(answer.room);
 });
-document.addEventListener("visibilitychange", markRead);
 
 // Alerts: asked for once, with the reason; both switches are remembered per browser.
 function showAlertSettings() {

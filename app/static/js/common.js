@@ -168,6 +168,7 @@ export class MessageList {
     this.byId = new Map();
     this.pending = new Map(); // client_id -> {node, payload}
     this.seenUpTo = 0; // how far the other side has read (Room.seen_up_to, `read` events)
+    this.roomId = null; // the room shown: a late ack from another room is not drawn here
   }
 
   clear() {
@@ -189,7 +190,7 @@ export class MessageList {
   // else "Sent". (Sending… and Not sent/Retry are on the pending ones.)
   showReceipt() {
     this.list.querySelectorAll(".receipt").forEach((node) => node.remove());
-    const mine = [...this.list.querySelectorAll(".message.mine[data-id]")];
+    const mine = [...this.list.querySelectorAll(".message.mine:not(.note)[data-id]")];
     const last = mine[mine.length - 1];
     if (!last) return;
     const seen = Number(last.dataset.id) <= this.seenUpTo;
@@ -230,10 +231,14 @@ export class MessageList {
 
   render(message, state) {
     const mine = message.author && message.author.id === this.me.id;
-    const item = el("li", { className: `message ${mine ? "mine" : "theirs"} ${state || ""}` });
+    const classes = ["message", mine ? "mine" : "theirs", message.internal ? "note" : "", state || ""];
+    const item = el("li", { className: classes.filter(Boolean).join(" ") });
     item.dataset.author = String(message.author.id);
     if (message.created_at) item.dataset.created = message.created_at;
-    if (!mine) item.append(el("span", { className: "author", text: message.author.name }));
+    if (message.internal) {
+      const by = mine ? "you" : message.author.name;
+      item.append(el("span", { className: "note-label", text: `Internal note by ${by} · only the team sees this` }));
+    } else if (!mine) item.append(el("span", { className: "author", text: message.author.name }));
     item.append(el("p", { className: "body", text: message.body }));
     const meta = el("span", { className: "meta" });
     if (message.created_at) {
@@ -248,6 +253,7 @@ export class MessageList {
 
   // Add a stored message (from history, an ack, or new_message) exactly once.
   add(message) {
+    if (this.roomId !== null && message.room_id !== this.roomId) return false;
     if (this.byId.has(message.id)) return false;
     const waiting = message.client_id && this.pending.get(message.client_id);
     const node = this.render(message);
@@ -290,7 +296,7 @@ export class MessageList {
   }
 
   addPending(payload) {
-    const node = this.render({ author: this.me, body: payload.body }, "pending");
+    const node = this.render({ author: this.me, body: payload.body, internal: payload.internal }, "pending");
     this.list.append(node);
     this.pending.set(payload.client_id, { node, payload });
     this.refreshEmpty();
@@ -426,25 +432,6 @@ export class Composer {
   }
 }
 
-// The composer under a conversation: sends go to the current room with a fresh
-// client_id, shown as pending in the current list until acknowledged.
-export function roomComposer(socket, currentRoom, currentList) {
-  const $ = (id) => document.getElementById(id);
-  return new Composer({
-    form: $("composer"),
-    input: $("composer-input"),
-    counter: $("composer-counter"),
-    button: $("composer-send"),
-    onSend: (body) => {
-      const payload = { body, client_id: newClientId(), room_id: currentRoom() };
-      currentList().addPending(payload);
-      sendMessage(socket, currentList(), payload);
-    },
-    onTyping: (isTyping) =>
-      currentRoom() && call(socket, "typing", { room_id: currentRoom(), is_typing: isTyping }),
-  });
-}
-
 // Page through history after `afterId` until the server says there is no more.
 export async function resync(socket, list, roomId) {
   let after = list.highestId;
@@ -500,4 +487,105 @@ export async function loadNewest(socket, list, roomId, button) {
   button.hidden = !page.has_more;
   list.scrollToBottom();
   return page;
+}
+
+// One conversation on screen, for both pages: its messages, the typing line, read
+// marks, "Load earlier", resuming after a reconnect (resync, then resend what had no
+// ack) and the composer's sends. The pages decide which room is open; the rest is here.
+export class Conversation {
+  constructor({ socket, me, onSent }) {
+    const $ = (id) => document.getElementById(id);
+    Object.assign(this, { socket, me, onSent });
+    this.roomId = null;
+    this.list = new MessageList({ list: $("message-list"), empty: $("empty"), me });
+    this.typingLine = $("typing");
+    this.older = $("load-older");
+    this.typingTimer = null;
+    this.composer = new Composer({
+      form: $("composer"),
+      input: $("composer-input"),
+      counter: $("composer-counter"),
+      button: $("composer-send"),
+      onSend: (body) => this.send(body),
+      onTyping: (isTyping) =>
+        this.roomId && call(socket, "typing", { room_id: this.roomId, is_typing: isTyping }),
+    });
+    socket.on("new_message", (message) => this.receive(message));
+    socket.on("typing", (event) => this.showTyping(event));
+    socket.on("read", (event) => {
+      if (event.room_id === this.roomId) this.list.setSeen(event.message_id);
+    });
+    this.older.addEventListener("click", () => this.loadOlder());
+    loadWhenVisible(this.older, () => this.loadOlder());
+    document.addEventListener("visibilitychange", () => this.markRead());
+  }
+
+  // Show `room` (a Room): its newest page, read up to there.
+  async open(room) {
+    this.roomId = room.id;
+    this.list.clear();
+    this.list.roomId = room.id;
+    this.list.setSeen(room.seen_up_to);
+    this.typingLine.hidden = true;
+    const page = await loadNewest(this.socket, this.list, room.id, this.older);
+    if (this.roomId === room.id) this.markRead();
+    return page;
+  }
+
+  close() {
+    this.roomId = null;
+    this.list.clear();
+    this.list.roomId = null;
+    this.typingLine.hidden = true;
+  }
+
+  // After a reconnect: what was missed, then the sends that never got an answer (with
+  // their client_id, so none is stored twice), then the read mark.
+  async resume() {
+    if (this.roomId === null) return;
+    await resync(this.socket, this.list, this.roomId);
+    this.list.unsent().forEach((payload) => sendMessage(this.socket, this.list, payload));
+    this.markRead();
+  }
+
+  // The room's own changes (room_updated, or a list_rooms answer): the receipt.
+  update(room) {
+    if (room.id === this.roomId) this.list.setSeen(room.seen_up_to);
+  }
+
+  send(body, extra = {}) {
+    if (this.roomId === null) return;
+    const payload = { body, client_id: newClientId(), room_id: this.roomId, ...extra };
+    this.list.addPending(payload);
+    sendMessage(this.socket, this.list, payload).then((ack) => this.onSent && this.onSent(ack));
+  }
+
+  receive(message) {
+    if (message.room_id !== this.roomId) return;
+    this.list.add(message);
+    if (message.author.id !== this.me.id) {
+      this.typingLine.hidden = true;
+      this.markRead();
+    }
+  }
+
+  showTyping(event) {
+    if (event.room_id !== this.roomId || event.user.id === this.me.id) return;
+    clearTimeout(this.typingTimer);
+    this.typingLine.textContent = `${event.user.name} is typing…`;
+    this.typingLine.hidden = !event.is_typing;
+    if (event.is_typing) this.typingTimer = setTimeout(() => { this.typingLine.hidden = true; }, 6000);
+  }
+
+  // Tell the server what we have read, when the page is actually being looked at.
+  markRead() {
+    if (this.roomId === null || document.visibilityState !== "visible") return;
+    const latest = this.list.highestId;
+    if (latest) call(this.socket, "mark_read", { room_id: this.roomId, message_id: latest });
+  }
+
+  loadOlder() {
+    if (this.roomId === null) return undefined;
+    return loadOlder(this.socket, this.list, this.roomId, this.older);
+  }
 }
