@@ -29,7 +29,8 @@ ADMIN = ("agent@example.com", "Sam Rivera", "agent-password-1")
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
-# (customer name, email, what they write, what the agent answers or None)
+# (customer name, email, what they write, what the agent answers or None; an answer
+# ("note", text) is an internal note)
 CONVERSATIONS = [
     (
         "Priya Natarajan",
@@ -53,7 +54,10 @@ CONVERSATIONS = [
         "Amara Okafor",
         "amara@example.com",
         ["How do I change the email address on my account?"],
-        ["Under Settings → Account you can change it; we send a confirmation link."],
+        [
+            ("note", "Second time she asks this month; worth a line in the FAQ."),
+            "Under Settings → Account you can change it; we send a confirmation link.",
+        ],
     ),
 ]
 
@@ -83,7 +87,10 @@ def seed(live: LiveServer) -> None:
             room_id = ack["message"]["room_id"]
             time.sleep(0.3)
         for body in answers or []:
-            agent.call("send_message", {"room_id": room_id, "body": body}, namespace="/chat")
+            payload = {"room_id": room_id, "body": body}
+            if isinstance(body, tuple):
+                payload.update(body=body[1], internal=True)
+            agent.call("send_message", payload, namespace="/chat")
             time.sleep(0.3)
         customer.disconnect()
     agent.disconnect()

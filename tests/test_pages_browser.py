@@ -720,3 +720,46 @@ def test_a_new_customer_is_greeted_and_the_inbox_shows_their_initials(browser, l
     support.locator(".rooms li .avatar").wait_for(timeout=10000)
     assert support.text_content(".rooms li .avatar") == "GB"
     assert customer.errors == [] and support.errors == []
+
+
+def test_an_internal_note_shows_to_the_team_and_never_on_the_customers_page(
+    browser, live, users
+):
+    live.register_and_login("note-nia@example.com", "Nia Note")
+    admin = users.make("admin", name="Ada Admin")
+    colleague = users.make("admin", name="Cole League")
+    customer = log_in(browser, live, "note-nia@example.com", "correct horse battery")
+    customer.fill("#composer-input", "Can I get a refund?")
+    customer.press("#composer-input", "Enter")
+    support = log_in(browser, live, admin.email, admin.password)
+    other = log_in(browser, live, colleague.email, colleague.password)
+    for page in (support, other):
+        page.locator(".rooms li .room").first.click()
+        page.locator("#message-list .message").first.wait_for(timeout=15000)
+
+    support.click("#mode-note")
+    assert support.text_content("#composer-send") == "Add note"
+    assert "note for the team" in support.get_attribute("#composer-input", "placeholder")
+    support.fill("#composer-input", "Ordered twice; refund the second one")
+    support.press("#composer-input", "Enter")
+    support.locator("#message-list .message.note:not(.pending)").wait_for(timeout=15000)
+    support.click("#mode-reply")
+    support.fill("#composer-input", "Yes, the refund is on its way.")
+    support.press("#composer-input", "Enter")
+
+    # The colleague sees the note live, marked as a note; the customer sees the reply
+    # that came after it, and never the note, live or after a reload.
+    label = other.locator("#message-list .message.note .note-label")
+    label.wait_for(timeout=15000)
+    assert label.text_content().startswith("Internal note by Ada Admin")
+    customer.locator("#message-list .body", has_text="refund is on its way").wait_for(timeout=15000)
+    customer.reload()
+    customer.locator("#message-list .body", has_text="refund is on its way").wait_for(timeout=15000)
+    assert bodies(customer) == ["Can I get a refund?", "Yes, the refund is on its way."]
+    assert bodies(other)[1:] == ["Ordered twice; refund the second one", "Yes, the refund is on its way."]
+    # The receipt belongs under the reply, not under the note.
+    receipt = support.locator("#message-list .message .receipt")
+    assert receipt.count() == 1
+    assert support.locator("#message-list .message.note .receipt").count() == 0
+    for page in (customer, support, other):
+        assert page.errors == []

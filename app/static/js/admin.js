@@ -27,6 +27,20 @@ const socket = connectChat({
 const conversation = new Conversation({ socket, me });
 const composer = conversation.composer;
 
+// Reply or internal note: the switch stays where the agent put it, and the composer
+// turns yellow while what is written goes to the team only.
+function setNoteMode(on) {
+  composer.noteMode = on;
+  $("mode-reply").setAttribute("aria-pressed", String(!on));
+  $("mode-note").setAttribute("aria-pressed", String(on));
+  $("mode-hint").hidden = !on;
+  $("conversation").classList.toggle("note-mode", on);
+  $("composer-send").textContent = on ? "Add note" : "Send";
+  composer.setEnabled(composer.enabled);
+}
+$("mode-reply").addEventListener("click", () => { setNoteMode(false); $("composer-input").focus(); });
+$("mode-note").addEventListener("click", () => { setNoteMode(true); $("composer-input").focus(); });
+
 function activity(room) {
   return room.last_message ? room.last_message.created_at : room.created_at;
 }
@@ -353,7 +367,8 @@ document.addEventListener("keydown", (event) => {
   const actions = {
     j: () => moveBy(1),
     k: () => moveBy(-1),
-    r: () => openRoomId && $("composer-input").focus(),
+    r: () => openRoomId && ($("mode-reply").click()),
+    n: () => openRoomId && ($("mode-note").click()),
     e: () => openRoomId && $("room-status").click(),
     "/": () => $("search").focus(),
     "?": () => $("shortcuts").showModal(),

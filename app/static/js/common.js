@@ -377,6 +377,7 @@ export class Composer {
     // The server's limit, in code points (an emoji is one, as the server counts it).
     this.maxBody = Number(input.dataset.maxBody) || 4000;
     this.enabled = false;
+    this.noteMode = false; // the admins' "Internal note" switch
     this.lastTyping = 0;
     input.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -411,7 +412,8 @@ export class Composer {
     this.enabled = enabled;
     this.updateCounter();
     const phone = window.matchMedia("(max-width: 760px)").matches;
-    const ready = phone ? "Write a message…" : "Write a message… (Enter to send, Shift+Enter for a new line)";
+    const what = this.noteMode ? "Write a note for the team…" : "Write a message…";
+    const ready = phone ? what : `${what} (Enter to send, Shift+Enter for a new line)`;
     this.input.placeholder = enabled ? ready : "Reconnecting… your draft is kept";
   }
 
@@ -506,9 +508,9 @@ export class Conversation {
       input: $("composer-input"),
       counter: $("composer-counter"),
       button: $("composer-send"),
-      onSend: (body) => this.send(body),
-      onTyping: (isTyping) =>
-        this.roomId && call(socket, "typing", { room_id: this.roomId, is_typing: isTyping }),
+      onSend: (body) => this.send(body, this.composer.noteMode ? { internal: true } : {}),
+      onTyping: (isTyping) => this.roomId && !(isTyping && this.composer.noteMode)
+        && call(socket, "typing", { room_id: this.roomId, is_typing: isTyping }),
     });
     socket.on("new_message", (message) => this.receive(message));
     socket.on("typing", (event) => this.showTyping(event));
