@@ -1,4 +1,5 @@
-"""The three tables of the chat: users, their rooms, and the messages in them.
+"""The chat's tables: users, their rooms, the messages in them, the team's saved
+replies and login sessions.
 
 Models are passive: no commits, emits or queues here. Times are stored in UTC.
 """
@@ -123,6 +124,24 @@ class Message(db.Model):
 
     def __repr__(self) -> str:
         return f"<Message {self.id} in room {self.room_id}>"
+
+
+class CannedReply(db.Model):
+    """A saved answer the support team shares, inserted with `/shortcut` in the inbox."""
+
+    __tablename__ = "canned_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Lower-case letters, digits, - and _ (services/canned.py): what follows the `/`.
+    shortcut: Mapped[str] = mapped_column(String(32), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<CannedReply {self.id} /{self.shortcut}>"
 
 
 class TokenFamily(db.Model):

@@ -23,7 +23,9 @@ def world(app, users, connect):
     admin = users.make("admin", name="Ada Admin")
     seed = emit(connect(victim), "send_message", {"body": "private details"})["message"]
     own = emit(connect(intruder), "send_message", {"body": "my own question"})["message"]
+    canned = emit(connect(admin), "save_canned", {"shortcut": "hello", "body": "Hi!"})["reply"]
     return {
+        "canned": canned["id"],
         "victim": victim,
         "intruder": intruder,
         "admin": admin,
@@ -45,6 +47,9 @@ def payload_for(event, world):
         "list_rooms": {},
         "inbox_counts": {},
         "customer_profile": {"room_id": room},
+        "list_canned": {},
+        "save_canned": {"shortcut": "new-one", "body": "A saved answer"},
+        "delete_canned": {"id": world["canned"]},
     }[event]
 
 
@@ -60,6 +65,10 @@ SOCKET_MATRIX = {
     "list_rooms": {"victim": "ok", "intruder": "ok", "admin": "ok"},
     "inbox_counts": {"victim": "ok", "intruder": "ok", "admin": "ok"},
     "customer_profile": {"victim": "forbidden", "intruder": "not_found", "admin": "ok"},
+    # the team's saved replies: admins only
+    "list_canned": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
+    "save_canned": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
+    "delete_canned": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
 }
 SOCKET_CASES = [
     (e, actor, outcome) for e, row in SOCKET_MATRIX.items() for actor, outcome in row.items()
@@ -69,6 +78,17 @@ SOCKET_CASES = [
 def count_messages(app, room_id):
     with app.app_context():
         return db.session.scalar(select(func.count()).where(Message.room_id == room_id))
+
+
+def test_the_matrix_covers_every_event_the_server_handles():
+    from app.sockets import ChatNamespace
+
+    handled = {
+        name.removeprefix("on_")
+        for name in vars(ChatNamespace)
+        if name.startswith("on_") and name not in ("on_connect", "on_disconnect")
+    }
+    assert handled == set(SOCKET_MATRIX) - {"send_note"}
 
 
 def test_anonymous_sockets_are_refused_so_no_event_reaches_a_handler(app, connect, world):

@@ -59,7 +59,9 @@ def test_ordinary_messages_say_they_are_not_internal(room):
     assert room["reply"]["internal"] is False
 
 
-def test_the_customers_history_leaves_notes_out_and_the_admins_has_them(room, http, users, customer):
+def test_the_customers_history_leaves_notes_out_and_the_admins_has_them(
+    room, http, users, customer
+):
     added = note(room["admin"], room["id"])["message"]
     later = emit(room["admin"], "send_message", {"room_id": room["id"], "body": "Found it"})
 
@@ -74,7 +76,9 @@ def test_the_customers_history_leaves_notes_out_and_the_admins_has_them(room, ht
         later["message"]["id"],
     ]
     # Paging after the reply (a resync) skips the note for the customer, too.
-    after = emit(room["customer"], "history", {"room_id": room["id"], "after_id": room["reply"]["id"]})
+    after = emit(
+        room["customer"], "history", {"room_id": room["id"], "after_id": room["reply"]["id"]}
+    )
     assert [m["body"] for m in after["messages"]] == ["Found it"]
     # And over HTTP.
     token = users.token(customer)
@@ -123,7 +127,9 @@ def test_a_customer_cannot_aim_a_read_mark_at_a_note(room):
     assert heard(room["admin"], "read") == []
 
 
-def test_customers_cannot_write_notes_in_their_own_room_or_any_other(app, room, connect, other_customer):
+def test_customers_cannot_write_notes_in_their_own_room_or_any_other(
+    app, room, connect, other_customer
+):
     own = emit(room["customer"], "send_message", {"body": "psst", "internal": True})
     aimed = note(room["customer"], room["id"], "psst")
     stranger = note(connect(other_customer), room["id"], "psst")

@@ -722,9 +722,7 @@ def test_a_new_customer_is_greeted_and_the_inbox_shows_their_initials(browser, l
     assert customer.errors == [] and support.errors == []
 
 
-def test_an_internal_note_shows_to_the_team_and_never_on_the_customers_page(
-    browser, live, users
-):
+def test_an_internal_note_shows_to_the_team_and_never_on_the_customers_page(browser, live, users):
     live.register_and_login("note-nia@example.com", "Nia Note")
     admin = users.make("admin", name="Ada Admin")
     colleague = users.make("admin", name="Cole League")
@@ -756,7 +754,10 @@ def test_an_internal_note_shows_to_the_team_and_never_on_the_customers_page(
     customer.reload()
     customer.locator("#message-list .body", has_text="refund is on its way").wait_for(timeout=15000)
     assert bodies(customer) == ["Can I get a refund?", "Yes, the refund is on its way."]
-    assert bodies(other)[1:] == ["Ordered twice; refund the second one", "Yes, the refund is on its way."]
+    assert bodies(other)[1:] == [
+        "Ordered twice; refund the second one",
+        "Yes, the refund is on its way.",
+    ]
     # The receipt belongs under the reply, not under the note.
     receipt = support.locator("#message-list .message .receipt")
     assert receipt.count() == 1

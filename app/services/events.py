@@ -41,6 +41,11 @@ def note_added(note: dict) -> None:
     _emit("new_message", note, ADMINS)
 
 
+def canned_replies(replies: list[dict]) -> None:
+    """The team's saved replies changed: every admin socket gets the whole list."""
+    _emit("canned_replies", {"replies": replies}, ADMINS)
+
+
 def room_created(admin_room: dict) -> None:
     _emit("room_created", admin_room, ADMINS)
 

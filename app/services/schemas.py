@@ -7,6 +7,7 @@ Unknown keys are ignored, so newer clients keep working with this server.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
@@ -91,6 +92,37 @@ class Typing(Payload):
 class SetStatus(Payload):
     room_id: Id
     status: Literal["open", "resolved"]
+
+
+class CannedRef(Payload):
+    id: Id
+
+
+SHORTCUT = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+
+
+class SaveCanned(Payload):
+    id: Id | None = None
+    shortcut: Text
+    body: Text
+
+    @field_validator("shortcut")
+    @classmethod
+    def clean_shortcut(cls, value: str) -> str:
+        value = value.strip().removeprefix("/").lower()
+        if not re.match(SHORTCUT, value):
+            raise ValueError(
+                "use 1 to 32 letters, digits, - or _ (starting with a letter or digit)"
+            )
+        return value
+
+    @field_validator("body")
+    @classmethod
+    def clean_body(cls, value: str) -> str:
+        value = value.strip()
+        if not 1 <= len(value) <= MAX_BODY:
+            raise ValueError(f"must be 1 to {MAX_BODY} characters after trimming")
+        return value
 
 
 class Register(Payload):

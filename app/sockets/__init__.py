@@ -23,6 +23,7 @@ from ..models import User
 from ..registry import Connection, Identity, TooManySockets, current_registry
 from ..services import events, presence
 from ..services.activity import mark_read, typing
+from ..services.canned import delete_canned, list_canned, save_canned
 from ..services.inbox import inbox_counts, list_rooms
 from ..services.limits import check_event_rate
 from ..services.messages import list_history, send_message
@@ -201,6 +202,19 @@ class ChatNamespace(Namespace):
     @acknowledged
     def on_set_status(self, user: User, payload: object) -> dict:
         return {"room": set_status(user, payload)}
+
+    @acknowledged
+    def on_list_canned(self, user: User, payload: object) -> dict:
+        return {"replies": list_canned(user, payload)}
+
+    @acknowledged
+    def on_save_canned(self, user: User, payload: object) -> dict:
+        return {"reply": save_canned(user, payload)}
+
+    @acknowledged
+    def on_delete_canned(self, user: User, payload: object) -> dict:
+        delete_canned(user, payload)
+        return {}
 
 
 def register_namespaces(app) -> None:
