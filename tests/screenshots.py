@@ -61,6 +61,13 @@ CONVERSATIONS = [
     ),
 ]
 
+# The team's saved replies (shortcut, body)
+CANNED = [
+    ("shipping", "Orders ship within 2 working days; you get a tracking link by email."),
+    ("refund", "Your refund is on its way and shows on your statement in 3 to 5 days."),
+    ("thanks", "Thanks for writing to us! Anything else I can help with?"),
+]
+
 
 def migrate(database_url: str) -> None:
     env = {**os.environ, "DATABASE_URL": database_url, "APP_CONFIG": "testing"}
@@ -93,6 +100,8 @@ def seed(live: LiveServer) -> None:
             agent.call("send_message", payload, namespace="/chat")
             time.sleep(0.3)
         customer.disconnect()
+    for shortcut, body in CANNED:
+        agent.call("save_canned", {"shortcut": shortcut, "body": body}, namespace="/chat")
     agent.disconnect()
 
 
@@ -130,6 +139,15 @@ def take(browser, live, out: Path, scheme: str) -> list[Path]:
             inbox.keyboard.press("Escape")  # out of the message box, then the list of keys
             inbox.keyboard.press("?")
             shot(inbox, "inbox-shortcuts-desktop")
+            inbox.keyboard.press("Escape")
+            inbox.fill("#composer-input", "")
+            inbox.click("#composer-input")
+            inbox.keyboard.type("/")
+            inbox.locator("#canned-picker .canned-option").first.wait_for(timeout=10000)
+            shot(inbox, "inbox-canned-desktop")
+            inbox.keyboard.press("Escape")
+            inbox.click("#canned-open")
+            shot(inbox, "inbox-canned-manage-desktop")
             inbox.keyboard.press("Escape")
         customer = page_for(viewport, CONVERSATIONS[0][1], "correct horse battery")
         customer.locator("#message-list .message").first.wait_for(timeout=15000)

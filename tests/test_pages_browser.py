@@ -764,3 +764,58 @@ def test_an_internal_note_shows_to_the_team_and_never_on_the_customers_page(brow
     assert support.locator("#message-list .message.note .receipt").count() == 0
     for page in (customer, support, other):
         assert page.errors == []
+
+
+def test_saved_replies_are_managed_in_the_inbox_and_inserted_with_a_slash(browser, live, users):
+    live.register_and_login("canned-cleo@example.com", "Cleo Canned")
+    admin = users.make("admin", name="Ada Admin")
+    colleague = users.make("admin", name="Cole League")
+    customer = log_in(browser, live, "canned-cleo@example.com", "correct horse battery")
+    customer.fill("#composer-input", "How long does shipping take?")
+    customer.press("#composer-input", "Enter")
+    support = log_in(browser, live, admin.email, admin.password)
+    other = log_in(browser, live, colleague.email, colleague.password)
+
+    # Ada adds two replies (from beside the composer); a taken shortcut is refused on
+    # the form, in words.
+    support.locator(".rooms li .room").first.click()
+    support.locator("#message-list .message").first.wait_for(timeout=15000)
+    support.click("#canned-open")
+    for shortcut, body in [("shipping", "Orders ship within 2 days."), ("thanks", "Thanks for writing!")]:
+        support.fill("#canned-shortcut", shortcut)
+        support.fill("#canned-body", body)
+        support.click("#canned-save")
+        support.locator("#canned-list .canned-shortcut", has_text=f"/{shortcut}").wait_for(timeout=10000)
+    support.fill("#canned-shortcut", "Shipping")
+    support.fill("#canned-body", "Another")
+    support.click("#canned-save")
+    support.locator("#canned-error", has_text="/shipping is taken").wait_for(timeout=10000)
+    support.keyboard.press("Escape")  # closes the dialog
+
+    # Her colleague's open inbox has them at once, and "/" offers them in the composer.
+    other.locator(".rooms li .room").first.click()
+    other.locator("#message-list .message").first.wait_for(timeout=15000)
+    other.click("#composer-input")
+    other.keyboard.type("Hi Cleo! /sh")
+    options = other.locator("#canned-picker .canned-option")
+    options.first.wait_for(timeout=10000)
+    assert options.count() == 1 and "/shipping" in options.first.text_content()
+    other.keyboard.press("Enter")  # inserts, does not send
+    assert other.input_value("#composer-input") == "Hi Cleo! Orders ship within 2 days."
+    assert other.locator("#canned-picker").is_hidden()
+    other.keyboard.press("Enter")  # now it sends
+    customer.locator("#message-list .body", has_text="Orders ship within 2 days.").wait_for(
+        timeout=15000
+    )
+    assert bodies(customer)[-1] == "Hi Cleo! Orders ship within 2 days."
+
+    # Arrows choose; Esc closes the picker and keeps what was typed.
+    other.keyboard.type("/")
+    options.nth(1).wait_for(timeout=10000)
+    other.keyboard.press("ArrowDown")
+    assert "chosen" in options.nth(1).get_attribute("class")
+    other.keyboard.press("Escape")
+    assert other.locator("#canned-picker").is_hidden()
+    assert other.input_value("#composer-input") == "/"
+    for page in (customer, support, other):
+        assert page.errors == []

@@ -2,6 +2,7 @@
 import {
   Conversation, avatar, call, connectChat, el, formatTime, loadWhenVisible, readMe, showConnection,
 } from "./common.js";
+import { cannedReplies } from "./canned.js";
 import {
   alertSettings, announce, askForNotifications, notificationsAllowed, saveAlertSettings,
 } from "./notify.js";
@@ -38,6 +39,7 @@ function setNoteMode(on) {
   $("composer-send").textContent = on ? "Add note" : "Send";
   composer.setEnabled(composer.enabled);
 }
+cannedReplies(socket, composer);
 $("mode-reply").addEventListener("click", () => { setNoteMode(false); $("composer-input").focus(); });
 $("mode-note").addEventListener("click", () => { setNoteMode(true); $("composer-input").focus(); });
 
@@ -363,7 +365,8 @@ document.addEventListener("keydown", (event) => {
     event.target.blur();
     return;
   }
-  if (typing || event.ctrlKey || event.metaKey || event.altKey || $("shortcuts").open) return;
+  if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+  if ($("shortcuts").open || $("canned-dialog").open) return;
   const actions = {
     j: () => moveBy(1),
     k: () => moveBy(-1),

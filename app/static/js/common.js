@@ -379,7 +379,13 @@ export class Composer {
     this.enabled = false;
     this.noteMode = false; // the admins' "Internal note" switch
     this.lastTyping = 0;
+    this.keyHook = null; // a picker over the composer may take keys first (canned.js)
     input.addEventListener("keydown", (event) => {
+      if (this.keyHook && this.keyHook(event)) {
+        event.preventDefault();
+        event.stopPropagation(); // Esc closes the picker, not the composer's focus
+        return;
+      }
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.submit();
