@@ -781,11 +781,16 @@ def test_saved_replies_are_managed_in_the_inbox_and_inserted_with_a_slash(browse
     support.locator(".rooms li .room").first.click()
     support.locator("#message-list .message").first.wait_for(timeout=15000)
     support.click("#canned-open")
-    for shortcut, body in [("shipping", "Orders ship within 2 days."), ("thanks", "Thanks for writing!")]:
+    for shortcut, body in [
+        ("shipping", "Orders ship within 2 days."),
+        ("thanks", "Thanks for writing!"),
+    ]:
         support.fill("#canned-shortcut", shortcut)
         support.fill("#canned-body", body)
         support.click("#canned-save")
-        support.locator("#canned-list .canned-shortcut", has_text=f"/{shortcut}").wait_for(timeout=10000)
+        support.locator("#canned-list .canned-shortcut", has_text=f"/{shortcut}").wait_for(
+            timeout=10000
+        )
     support.fill("#canned-shortcut", "Shipping")
     support.fill("#canned-body", "Another")
     support.click("#canned-save")
