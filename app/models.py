@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.expression import false as sa_false
 
@@ -120,6 +129,13 @@ class Message(db.Model):
         # History pages and "last message of a room" walk this index.
         Index("ix_messages_room_id_id", "room_id", "id"),
         UniqueConstraint("author_id", "client_id", name="uq_messages_author_client_id"),
+        # The inbox's search through message text (services/search.py): full-text, on
+        # PostgreSQL only. SQLite has no such index and searches with LIKE.
+        Index(
+            "ix_messages_body_fts",
+            text("to_tsvector('simple'::regconfig, body)"),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
     )
 
     def __repr__(self) -> str:

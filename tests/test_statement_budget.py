@@ -24,6 +24,7 @@ BUDGET = {  # event: (PostgreSQL, SQLite)
     "history": (1, 1),
     "mark_read": (1, 2),
     "list_rooms_admin": (2, 2),
+    "list_rooms_search": (4, 4),  # and the rooms found, and what matched in their messages
     "connect_customer": (2, 2),
     "connect_admin": (1, 1),
 }
@@ -114,6 +115,16 @@ def test_an_admins_list_rooms_page(connect, users, admin, statements):
     with statements() as seen:
         assert len(emit(support, "list_rooms", {"limit": 2})["rooms"]) == 2
     assert len(seen) <= budget("list_rooms_admin"), seen
+
+
+def test_an_admins_search_through_message_text(connect, users, admin, statements):
+    for n in range(3):
+        emit(connect(users.make("customer")), "send_message", {"body": f"refund {n}"})
+    support = connect(admin)
+    with statements() as seen:
+        found = emit(support, "list_rooms", {"q": "refund", "limit": 2})["rooms"]
+    assert len(found) == 2 and all(room["match"] for room in found)
+    assert len(seen) <= budget("list_rooms_search"), seen
 
 
 @pytest.mark.parametrize("role", ["customer", "admin"])

@@ -8,13 +8,14 @@ import binascii
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select, union
 from sqlalchemy.orm import aliased
 
 from ..errors import ValidationError
 from ..extensions import db
 from ..models import ChatRoom, Message, User
 from ..registry import current_registry
+from . import search
 from .access import visible_to
 from .payloads import room_row_view, room_view
 from .schemas import MAX_ID, ListRooms, parse
@@ -82,19 +83,16 @@ def _like(text: str) -> str:
 
 def query_rooms(user: User, form: ListRooms) -> tuple[list[ChatRoom], str | None]:
     """A page of the rooms `user` may see, most recent activity first."""
-    query = select(ChatRoom).join(ChatRoom.customer).where(*visible_to(user))
+    query = select(ChatRoom).where(*visible_to(user))
     if form.status:
         query = query.where(ChatRoom.status == form.status)
     if form.unread:
         query = query.where(_unread_column(user) > 0)
     if form.q and form.q.strip():
-        pattern = _like(form.q.strip().lower())
-        query = query.where(
-            or_(
-                User.name.ilike(pattern, escape="\\"),  # both served by trigram indexes
-                User.email.like(pattern, escape="\\"),
-            )
-        )
+        found = list(db.session.scalars(_searched_rooms(user, form.q)))
+        if not found:
+            return [], None
+        query = query.where(ChatRoom.id.in_(found))
     if form.before:
         when, room_id = decode_cursor(form.before)
         query = query.where(
@@ -107,6 +105,34 @@ def query_rooms(user: User, form: ListRooms) -> tuple[list[ChatRoom], str | None
     rooms = list(db.session.scalars(query.limit(form.limit + 1)))
     next_cursor = encode_cursor(rooms[form.limit - 1]) if len(rooms) > form.limit else None
     return rooms[: form.limit], next_cursor
+
+
+def _searched_rooms(user: User, q: str):
+    """The ids of the rooms `user` may see that `q` finds: by their customer's name or
+    email, or by their messages' text, each through its own index.
+
+    A statement of its own, so the page's query gets the ids as a list: PostgreSQL
+    cannot estimate a prefix search's matches, and guessing thousands it would join
+    every room and customer even when one message matched."""
+    pattern = _like(q.strip().lower())
+    by_customer = (
+        select(ChatRoom.id)
+        .join(ChatRoom.customer)
+        .where(
+            *visible_to(user),
+            or_(
+                User.name.ilike(pattern, escape="\\"),  # both served by trigram indexes
+                User.email.like(pattern, escape="\\"),
+            ),
+        )
+    )
+    terms = search.words(q)
+    if not terms:
+        return by_customer
+    by_text = search.rooms_matching(terms, with_notes=user.is_admin)
+    if not user.is_admin:
+        by_text = by_text.join(ChatRoom, ChatRoom.id == Message.room_id).where(*visible_to(user))
+    return union(by_customer, by_text)
 
 
 def _unread_column(user: User):
@@ -133,7 +159,13 @@ def list_rooms(user: User, data: object) -> tuple[list[dict], str | None]:
     own for a customer (none until their room exists: see rooms.open_own_room)."""
     form = parse(ListRooms, data)
     rooms, next_cursor = query_rooms(user, form)
-    return room_summaries(side_of(user), rooms), next_cursor
+    summaries = room_summaries(side_of(user), rooms)
+    if form.q and form.q.strip():  # what matched in each room's messages, if anything
+        terms = search.words(form.q)
+        found = search.matches([room.id for room in rooms], terms, with_notes=user.is_admin)
+        for summary in summaries:
+            summary["match"] = found.get(summary["id"])
+    return summaries, next_cursor
 
 
 # Made once: a fresh alias per call would miss SQLAlchemy's statement cache every time.
