@@ -149,6 +149,11 @@ def take(browser, live, out: Path, scheme: str) -> list[Path]:
             inbox.click("#canned-open")
             shot(inbox, "inbox-canned-manage-desktop")
             inbox.keyboard.press("Escape")
+            inbox.fill("#composer-input", "")
+            inbox.fill("#search", "email")  # in two conversations' messages
+            inbox.locator(".rooms li .room-preview mark").first.wait_for(timeout=10000)
+            inbox.wait_for_timeout(300)
+            shot(inbox, "inbox-search-desktop")
         customer = page_for(viewport, CONVERSATIONS[0][1], "correct horse battery")
         customer.locator("#message-list .message").first.wait_for(timeout=15000)
         shot(customer, f"customer-{width}")

@@ -487,6 +487,34 @@ def test_older_rooms_load_as_the_list_scrolls_and_a_search_can_match_nothing(bro
     assert support.errors == []
 
 
+def test_a_search_finds_message_text_and_marks_what_matched(browser, live, users):
+    for n, (name, body) in enumerate(
+        [("Mia Match", "My <b>parcel</b> never arrived"), ("Max Miss", "How do refunds work?")]
+    ):
+        token = live.register_and_login(f"match{n}@example.com", name)["access_token"]
+        client = live.client(token)
+        assert client.call("send_message", {"body": body}, namespace="/chat")["ok"]
+        client.disconnect()
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    support.locator(".room-name", has_text="Max Miss").wait_for(timeout=15000)
+
+    support.fill("#search", "parc")
+    support.wait_for_function("() => document.querySelectorAll('.rooms li').length === 1")
+    preview = support.locator(".rooms li .room-preview")
+    assert support.text_content(".rooms li .room-name") == "Mia Match"
+    assert preview.text_content() == "My <b>parcel</b> never arrived"  # text, never HTML
+    assert support.eval_on_selector_all(
+        ".rooms li .room-preview mark", "ns => ns.map(n => n.textContent)"
+    ) == ["parc"]
+    assert support.locator(".rooms li .room-preview b").count() == 0
+
+    support.fill("#search", "max")  # a name: the name is marked, the preview is the last message
+    support.locator(".room-name mark", has_text="Max").wait_for(timeout=10000)
+    assert support.text_content(".rooms li .room-preview") == "How do refunds work?"
+    assert support.errors == []
+
+
 def test_the_inbox_filters_show_counts_and_the_rooms_of_each(browser, live, users):
     admin = users.make("admin", name="Ada Admin")
     agent = live.client(live.login(admin.email, admin.password)["access_token"])

@@ -57,14 +57,14 @@ function renderRoom(room) {
     className: `dot ${room.customer_online ? "online" : ""}`,
     attrs: { title: room.customer_online ? "Online" : "Offline" },
   });
-  const name = el("span", { className: "room-name", text: room.customer.name });
+  const name = el("span", { className: "room-name" }, ...marked(room.customer.name));
   const time = el("time", { className: "room-time", text: formatTime(activity(room)) });
   const top = el("div", { className: "room-top" }, name, time);
-  const preview = el("p", {
+  const preview = room.match ? matchPreview(room.match) : el("p", {
     className: "room-preview",
     text: room.last_message ? room.last_message.body : "No messages yet",
   });
-  const email = el("span", { className: "room-email", text: room.customer.email });
+  const email = el("span", { className: "room-email" }, ...marked(room.customer.email));
   const bottom = el("div", { className: "room-bottom" }, email);
   if (room.status === "resolved") bottom.append(el("span", { className: "tag", text: "Resolved" }));
   if (room.unread_count > 0) {
@@ -78,6 +78,25 @@ function renderRoom(room) {
   const item = el("li", { className: classes.join(" ").trim() }, button);
   item.dataset.id = String(room.id);
   return item;
+}
+
+// A search's matches, marked: in the customer's name and email (where the server
+// matched the whole query), and in the message text the server found and cut.
+function marked(text) {
+  const needle = query.toLowerCase();
+  const at = needle ? text.toLowerCase().indexOf(needle) : -1;
+  if (at === -1 || text.toLowerCase().length !== text.length) return [text];
+  const end = at + needle.length;
+  return [text.slice(0, at), el("mark", { text: text.slice(at, end) }), text.slice(end)];
+}
+
+function matchPreview(match) {
+  // parts alternate plain and matched text: the odd-numbered ones are matches
+  const parts = match.parts.map((part, i) => (i % 2 ? el("mark", { text: part }) : part));
+  const label = match.internal ? el("span", { className: "match-note", text: "Note" }) : null;
+  const preview = el("p", { className: "room-preview match" }, label, ...parts);
+  preview.title = match.parts.join("");
+  return preview;
 }
 
 function redrawRooms() {
@@ -118,8 +137,11 @@ function matchesQuery(room) {
   if (!matchesFilter(room)) return false;
   if (!query) return true;
   const needle = query.toLowerCase();
+  const body = room.last_message ? room.last_message.body.toLowerCase() : "";
+  const words = needle.match(/[\p{L}\p{N}]+/gu) || [];
   return room.customer.name.toLowerCase().includes(needle)
-    || room.customer.email.toLowerCase().includes(needle);
+    || room.customer.email.toLowerCase().includes(needle)
+    || (words.length > 0 && words.every((word) => body.includes(word)));
 }
 
 // Broadcasts of two sends committed a moment apart can arrive in either order, and a
@@ -142,7 +164,9 @@ function upsertRoom(room) {
     redrawRooms();
     return;
   }
-  rooms.set(room.id, room);
+  // a live summary has no `match`: keep what the search found in this room
+  const shown = rooms.get(room.id);
+  rooms.set(room.id, shown && shown.match && !room.match ? { ...room, match: shown.match } : room);
   if (room.id === openRoomId) {
     refreshProfileSoon();
     showRoomHeader(room);
