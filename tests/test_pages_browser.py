@@ -852,3 +852,77 @@ def test_saved_replies_are_managed_in_the_inbox_and_inserted_with_a_slash(browse
     assert other.input_value("#composer-input") == "/"
     for page in (customer, support, other):
         assert page.errors == []
+
+
+# Every control a keyboard can reach, marked, then walked with Tab: each must be
+# reached and show a focus ring when it is.
+MARK_CONTROLS = """() => {
+  const controls = [...document.querySelectorAll(
+    'a[href], button, input, textarea, select, [tabindex]:not([tabindex="-1"])'
+  )].filter((n) => !n.disabled && n.getClientRects().length > 0
+    && getComputedStyle(n).visibility !== 'hidden');
+  controls.forEach((n, i) => { n.dataset.probe = String(i); });
+  return controls.map((n) => n.id || n.textContent.trim().slice(0, 30) || n.tagName);
+}"""
+FOCUSED = """() => {
+  const n = document.activeElement;
+  const style = getComputedStyle(n);
+  const ring = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 1)
+    || style.boxShadow !== 'none';
+  return [n.dataset.probe ?? null, ring, n.id || n.tagName];
+}"""
+
+
+def walk_with_tab(page) -> tuple[list[str], set[str], list[str]]:
+    """(every visible control, those Tab reached, those reached without a focus ring)."""
+    controls = page.evaluate(MARK_CONTROLS)
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    reached, ringless = set(), []
+    for _ in range(len(controls) + 10):
+        page.keyboard.press("Tab")
+        probe, ring, name = page.evaluate(FOCUSED)
+        if probe is not None:
+            reached.add(probe)
+            if not ring:
+                ringless.append(name)
+    return controls, reached, ringless
+
+
+def test_new_messages_are_announced_once_and_every_control_shows_its_focus(browser, live, users):
+    token = live.register_and_login("ally@example.com", "Ally Keys")["access_token"]
+    customer_client = live.client(token)
+    for n in range(3):
+        assert customer_client.call("send_message", {"body": f"earlier {n}"}, namespace="/chat")
+    admin = users.make("admin", name="Ada Admin")
+    agent_client = live.client(live.login(admin.email, admin.password)["access_token"])
+    support = log_in(browser, live, admin.email, admin.password)
+    support.click(".rooms li .room")
+    support.locator("#message-list .message").nth(2).wait_for(timeout=15000)
+    customer = log_in(browser, live, "ally@example.com", "correct horse battery")
+    customer.locator("#message-list .message").nth(2).wait_for(timeout=15000)
+
+    # A page of history is not announced; a new message from the other side is.
+    for page in (support, customer):
+        assert page.text_content("#announcer") == ""
+        assert page.get_attribute("#announcer", "aria-live") == "polite"
+        assert page.get_attribute("#messages", "aria-live") is None  # not the whole list
+    ack = customer_client.call("send_message", {"body": "Are you there?"}, namespace="/chat")
+    room_id = ack["message"]["room_id"]
+    support.locator("#announcer", has_text="Are you there?").wait_for(timeout=10000)
+    assert support.text_content("#announcer") == "New message from Ally Keys: Are you there?"
+    agent_client.call("send_message", {"room_id": room_id, "body": "Yes!"}, namespace="/chat")
+    customer.locator("#announcer", has_text="Yes!").wait_for(timeout=10000)
+    assert customer.text_content("#announcer") == "New message from Ada Admin: Yes!"
+    customer.fill("#composer-input", "Thanks")  # the customer's own message is not news
+    customer.press("#composer-input", "Enter")
+    customer.locator("#message-list .body", has_text="Thanks").wait_for(timeout=10000)
+    assert customer.text_content("#announcer") == "New message from Ada Admin: Yes!"
+
+    for page in (support, customer):
+        controls, reached, ringless = walk_with_tab(page)
+        missed = [name for i, name in enumerate(controls) if str(i) not in reached]
+        assert missed == [], f"{page.url}: Tab never reaches {missed}"
+        assert ringless == [], f"{page.url}: no visible focus on {ringless}"
+        assert page.errors == []
+    customer_client.disconnect()
+    agent_client.disconnect()

@@ -573,8 +573,19 @@ export class Conversation {
     this.list.add(message);
     if (message.author.id !== this.me.id) {
       this.typingLine.hidden = true;
+      this.announce(message);
       this.markRead();
     }
+  }
+
+  // Screen readers hear a new message from someone else, once, as it arrives: one
+  // live region that holds the latest, not the whole list (a loaded page of history,
+  // or a receipt changing, is not news).
+  announce(message) {
+    const announcer = document.getElementById("announcer");
+    if (!announcer) return;
+    const kind = message.internal ? "Internal note" : "New message";
+    announcer.textContent = `${kind} from ${message.author.name}: ${message.body}`;
   }
 
   showTyping(event) {
