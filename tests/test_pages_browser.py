@@ -856,21 +856,25 @@ def test_saved_replies_are_managed_in_the_inbox_and_inserted_with_a_slash(browse
 
 # Every control a keyboard can reach, marked, then walked with Tab: each must be
 # reached and show a focus ring when it is.
-MARK_CONTROLS = """() => {
-  const controls = [...document.querySelectorAll(
+# A control's name that survives a redraw (the inbox redraws its room rows on every
+# room_updated): its id, its room, or its text.
+CONTROL_KEY = """(n) => n.id || (n.closest('li[data-id]') ? 'room-' + n.closest('li[data-id]')
+  .dataset.id : '') || n.textContent.trim().slice(0, 30) || n.tagName"""
+MARK_CONTROLS = f"""() => {{
+  const key = {CONTROL_KEY};
+  return [...document.querySelectorAll(
     'a[href], button, input, textarea, select, [tabindex]:not([tabindex="-1"])'
   )].filter((n) => !n.disabled && n.getClientRects().length > 0
-    && getComputedStyle(n).visibility !== 'hidden');
-  controls.forEach((n, i) => { n.dataset.probe = String(i); });
-  return controls.map((n) => n.id || n.textContent.trim().slice(0, 30) || n.tagName);
-}"""
-FOCUSED = """() => {
+    && getComputedStyle(n).visibility !== 'hidden').map(key);
+}}"""
+FOCUSED = f"""() => {{
   const n = document.activeElement;
+  if (!n || n === document.body) return [null, true];
   const style = getComputedStyle(n);
   const ring = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 1)
     || style.boxShadow !== 'none';
-  return [n.dataset.probe ?? null, ring, n.id || n.tagName];
-}"""
+  return [({CONTROL_KEY})(n), ring];
+}}"""
 
 
 def walk_with_tab(page) -> tuple[list[str], set[str], list[str]]:
@@ -880,11 +884,11 @@ def walk_with_tab(page) -> tuple[list[str], set[str], list[str]]:
     reached, ringless = set(), []
     for _ in range(len(controls) + 10):
         page.keyboard.press("Tab")
-        probe, ring, name = page.evaluate(FOCUSED)
-        if probe is not None:
-            reached.add(probe)
+        key, ring = page.evaluate(FOCUSED)
+        if key is not None:
+            reached.add(key)
             if not ring:
-                ringless.append(name)
+                ringless.append(key)
     return controls, reached, ringless
 
 
@@ -917,10 +921,11 @@ def test_new_messages_are_announced_once_and_every_control_shows_its_focus(brows
     customer.press("#composer-input", "Enter")
     customer.locator("#message-list .body", has_text="Thanks").wait_for(timeout=10000)
     assert customer.text_content("#announcer") == "New message from Ada Admin: Yes!"
+    support.locator(".rooms .room-preview", has_text="Thanks").wait_for(timeout=10000)
 
     for page in (support, customer):
         controls, reached, ringless = walk_with_tab(page)
-        missed = [name for i, name in enumerate(controls) if str(i) not in reached]
+        missed = [key for key in controls if key not in reached]
         assert missed == [], f"{page.url}: Tab never reaches {missed}"
         assert ringless == [], f"{page.url}: no visible focus on {ringless}"
         assert page.errors == []
