@@ -76,11 +76,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     return position
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def query_rooms(user: User, form: ListRooms) -> tuple[list[ChatRoom], str | None]:
     """A page of the rooms `user` may see, most recent activity first."""
     query = select(ChatRoom).where(*visible_to(user))
@@ -114,7 +109,7 @@ def _searched_rooms(user: User, q: str):
     A statement of its own, so the page's query gets the ids as a list: PostgreSQL
     cannot estimate a prefix search's matches, and guessing thousands it would join
     every room and customer even when one message matched."""
-    pattern = _like(q.strip().lower())
+    pattern = search.like_anywhere(q.strip().lower())
     by_customer = (
         select(ChatRoom.id)
         .join(ChatRoom.customer)

@@ -40,8 +40,11 @@ def _on_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def _escape_like(word: str) -> str:
-    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def like_anywhere(text: str) -> str:
+    """A LIKE pattern (escape character `\\`) matching `text` anywhere, as text: its
+    own `%`, `_` and `\\` match only themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def message_conditions(terms: list[str], *, with_notes: bool) -> list:
@@ -54,7 +57,7 @@ def message_conditions(terms: list[str], *, with_notes: bool) -> list:
         ]
     else:
         conditions = [
-            func.lower(Message.body).like(f"%{_escape_like(term)}%", escape="\\") for term in terms
+            func.lower(Message.body).like(like_anywhere(term), escape="\\") for term in terms
         ]
     if not with_notes:
         conditions.append(Message.internal.is_(False))
