@@ -126,6 +126,10 @@ class Config:
             env.get("CHAT_EVENT_RATE_LIMIT", "60/10"), "CHAT_EVENT_RATE_LIMIT"
         )
         self.CHAT_MAX_SOCKETS_PER_USER = _positive_int(env, "CHAT_MAX_SOCKETS_PER_USER", 20)
+        # Engine.IO's heartbeat: the server pings every SOCKETIO_PING_INTERVAL seconds
+        # and closes a socket whose pong is SOCKETIO_PING_TIMEOUT seconds late.
+        self.SOCKETIO_PING_INTERVAL = _positive_seconds(env, "SOCKETIO_PING_INTERVAL", 25.0)
+        self.SOCKETIO_PING_TIMEOUT = _positive_seconds(env, "SOCKETIO_PING_TIMEOUT", 20.0)
         # Overload (app/sockets/admission.py): sends are answered busy once those in
         # flight would take longer than this to finish; a send waits at most
         # CHAT_SEND_WAIT for a database connection, and sends leave

@@ -106,9 +106,11 @@ def register_errors(app: Flask) -> None:
 def register_sockets(app: Flask) -> None:
     from .extensions import socketio
     from .services import events
-    from .sockets import register_namespaces
+    from .sockets import register_namespaces, transport
     from .wire import OrjsonForSocketIO, without_websocket_compression
 
+    async_mode = running_async_mode()
+    transport.install(async_mode)  # no parked writer or pinger per socket
     queue = {}
     if app.config["REDIS_URL"]:
         from .redis_pool import BoundedRedisManager
@@ -122,9 +124,11 @@ def register_sockets(app: Flask) -> None:
     socketio.init_app(
         app,
         json=OrjsonForSocketIO,
-        async_mode=running_async_mode(),
+        async_mode=async_mode,
         **queue,
         max_http_buffer_size=app.config["SOCKETIO_MAX_HTTP_BUFFER_SIZE"],
+        ping_interval=app.config["SOCKETIO_PING_INTERVAL"],
+        ping_timeout=app.config["SOCKETIO_PING_TIMEOUT"],
         # Any page may open a socket with a token it holds; the access *cookie* is
         # honoured only from our own origin (app/sockets/handshake.py).
         cors_allowed_origins="*",

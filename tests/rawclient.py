@@ -31,8 +31,12 @@ class RawClient:
         token: str,
         on_event: Callable | None = None,
         cookie: str | None = None,
+        answer_pings: bool = True,
     ):
         self.on_event = on_event  # on_event(name, payload), on the reader thread
+        self.answer_pings = answer_pings  # False: a client that went silent
+        self.pings = 0  # Engine.IO pings heard since the namespace opened
+        self.closed_at: float | None = None  # monotonic time the socket was seen gone
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._waiting: dict[int, Callable] = {}  # ack id -> callback(answer)
@@ -122,7 +126,9 @@ class RawClient:
                 if not packet:
                     break
                 if packet == "2":  # Engine.IO ping
-                    self.ws.send("3")
+                    self.pings += 1
+                    if self.answer_pings:
+                        self.ws.send("3")
                 elif packet.startswith("43/chat,"):
                     self._acknowledged(packet)
                 elif packet.startswith("42/chat,"):
@@ -133,6 +139,7 @@ class RawClient:
             pass
         finally:
             self.connected = False
+            self.closed_at = time.monotonic()
             with self._lock:
                 self._waiting.clear()  # those acks will never come
             self._close_quietly()
