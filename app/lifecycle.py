@@ -136,9 +136,20 @@ class _NoDelayListener:
         return getattr(self._sock, name)
 
 
+# Each connection's HTTP read (and, under eventlet, write) buffer lives as long as the
+# connection, a WebSocket's whole life, although the WebSocket reads and writes the raw
+# socket. A request's headers fit in 2 KB; longer bodies and responses bypass the buffer.
+# Down from 8 KB (and eventlet's 16 KB write buffer): docs/BENCHMARKS.md, idle sockets.
+HTTP_BUFFER_BYTES = 2048
+
+
 def _serve_eventlet(app, socketio, host, port, log) -> None:
     import eventlet
     import eventlet.wsgi
+
+    class Protocol(eventlet.wsgi.HttpProtocol):
+        rbufsize = HTTP_BUFFER_BYTES
+        wbufsize = HTTP_BUFFER_BYTES
 
     # No SO_REUSEPORT (eventlet's default): a second server on the same port must fail,
     # not silently take half the connections with a registry of its own.
@@ -152,6 +163,7 @@ def _serve_eventlet(app, socketio, host, port, log) -> None:
         log=_PageRequestsLog(),
         log_output=log,
         debug=False,
+        protocol=Protocol,
     )
     _wait_for_stop_signal(eventlet.sleep)
     _drain(app, socketio, listener.close)
@@ -163,6 +175,11 @@ def _serve_gevent(app, socketio, host, port, log) -> None:
     from gevent import pywsgi
 
     class Handler(pywsgi.WSGIHandler):
+        def __init__(self, sock, address, server, rfile=None):
+            if rfile is None:
+                rfile = sock.makefile("rb", HTTP_BUFFER_BYTES)
+            super().__init__(sock, address, server, rfile)
+
         def run_application(self):
             upgrade = self.environ.get("HTTP_UPGRADE", "").lower() == "websocket"
             if not upgrade:
