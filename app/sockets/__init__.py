@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-from flask import current_app, request
+from flask import current_app
 from flask_socketio import ConnectionRefusedError, Namespace, join_room
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -71,27 +71,34 @@ def acknowledged(handler: Callable[..., dict]):
 
 class ChatNamespace(Namespace):
     def trigger_event(self, event: str, *args):
-        """Dispatch one event; `args` is the sid, then what the client sent.
+        """Dispatch one event; `args` is the sid, then what the client sent (for
+        `connect`: the handshake's environ and its auth payload; for `disconnect`: the
+        reason).
 
-        `connect` and `disconnect` go through Flask-SocketIO, which builds a full
-        request context from the handshake's environ (cookies, headers). Every other
-        event needs only the app's context and the sid: the identity was fixed at
-        connect and lives in the registry. Skipping the per-event request context
-        (a Request object, URL matching, the session cookie opened and saved) was a
-        fifth of the server's CPU per message (docs/BENCHMARKS.md).
+        Every event runs in the app's context only, with the sid passed along: the
+        identity was fixed at connect and lives in the registry, and the handshake is
+        read from its WSGI environ. Flask-SocketIO's own dispatch would build a full
+        request context for each (a Request object, URL matching, the session cookie
+        opened and saved): a fifth of the server's CPU per message, and a fifth of
+        the connect handler's (docs/BENCHMARKS.md).
         """
+        sid = args[0] if args else None
         # Unknown events still get an answer rather than an empty acknowledgement.
-        if event in LIFECYCLE:
-            if self.sent_by_client(args[0] if args else None):
-                return UNKNOWN_EVENT
-            return super().trigger_event(event, *args)
-        handler = getattr(self, f"on_{event}", None)
-        if handler is None or not args:
+        if event in LIFECYCLE and self.sent_by_client(sid):
             return UNKNOWN_EVENT
-        environ = self.socketio.server.get_environ(args[0], namespace=self.namespace)
+        handler = getattr(self, f"on_{event}", None)
+        if handler is None or sid is None:
+            return UNKNOWN_EVENT
+        environ = self.socketio.server.get_environ(sid, namespace=self.namespace)
         if environ is None:  # the socket went away while its event waited
             return None
         app = environ["flask.app"]
+        if event == "connect":
+            with app.app_context():
+                return self.on_connect(sid, environ, args[2] if len(args) > 2 else None)
+        if event == "disconnect":
+            with app.app_context():
+                return self.on_disconnect(sid)
         if in_flight(app).draining:  # shutting down: finish what is in flight, take nothing new
             return RESTARTING
         with app.app_context():
@@ -112,16 +119,14 @@ class ChatNamespace(Namespace):
         """
         return sid is not None and self.socketio.server.manager.is_connected(sid, self.namespace)
 
-    def on_connect(self, auth=None):
-        # Fail closed: *any* error refuses the socket. Raising anything but
-        # ConnectionRefusedError would reach an error handler, whose return value
-        # would accept the connection, or (a TypeError) make Flask-SocketIO call
-        # this handler a second time without `auth`.
+    def on_connect(self, sid: str, environ: dict, auth=None):
+        # Fail closed: *any* error refuses the socket. Anything raised but
+        # ConnectionRefusedError would reach python-socketio as a server error.
         try:
             if in_flight(current_app).draining:
                 raise ConnectionRefusedError("unavailable")
-            user, claims = authenticate_handshake(auth, request.environ)
-            self._open(user, claims)
+            user, claims = authenticate_handshake(auth, environ)
+            self._open(sid, user, claims)
         except ConnectionRefusedError:
             raise
         except Unauthorized:
@@ -129,34 +134,36 @@ class ChatNamespace(Namespace):
         except (SQLAlchemyError, RedisError):  # the database or Redis is away: no fault of
             # the client's, and no reason to send a page's user to the login form
             current_app.logger.warning("socket connect refused: a backing service is away")
-            self._forget_half_open()
+            self._forget_half_open(sid)
             raise ConnectionRefusedError("unavailable") from None
         except TooManySockets as exc:
             message = f"You have {exc.args[0]} connections open already; close a tab first."
             raise ConnectionRefusedError("too_many_connections", {"message": message}) from None
         except Exception:
             current_app.logger.exception("socket connect failed; refused")
-            self._forget_half_open()
+            self._forget_half_open(sid)
             raise ConnectionRefusedError("unauthorized") from None
 
-    def _forget_half_open(self) -> None:
+    def _forget_half_open(self, sid: str) -> None:
         # A failure after the registry learned of the socket must not leave it "online".
         try:
-            current_registry().remove(request.sid)
+            current_registry().remove(sid)
         except Exception:
             current_app.logger.exception("could not forget a refused socket")
 
-    def _open(self, user: Identity, claims: dict) -> None:
-        join_room(events.user_channel(user.id))
-        join_room(events.ADMINS if user.is_admin else events.CUSTOMERS)
+    def _open(self, sid: str, user: Identity, claims: dict) -> None:
+        join_room(events.user_channel(user.id), sid=sid, namespace=NAMESPACE)
+        join_room(
+            events.ADMINS if user.is_admin else events.CUSTOMERS, sid=sid, namespace=NAMESPACE
+        )
         # Identity lives with the connection (in the registry), never in `g`.
-        conn = Connection(request.sid, user.id, user.role, claims["fam"], claims["exp"], user)
+        conn = Connection(sid, user.id, user.role, claims["fam"], claims["exp"], user)
         presence.socket_opened(user, conn)
         housekeeping.start(current_app._get_current_object())
 
-    def on_disconnect(self, *_reason):
+    def on_disconnect(self, sid: str):
         try:
-            presence.socket_closed(request.sid)
+            presence.socket_closed(sid)
         except Exception:
             current_app.logger.exception("socket disconnect bookkeeping failed")
 
