@@ -287,6 +287,48 @@ class Database:
         )
         return len(rows)
 
+    def backend_pids(self) -> list[int]:
+        rows = self._run("SELECT pid FROM pg_stat_activity WHERE application_name = %s", APP_NAME)
+        return [pid for (pid,) in rows]
+
+    def backends_cpu_seconds(self) -> float:
+        """CPU seconds the app's backends have used so far (those still running)."""
+        total = 0.0
+        for pid in self.backend_pids():
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(pid)
+        return total
+
+    @contextlib.contextmanager
+    def backends_on(self, cpus: set[int], every: float = 0.2):
+        """Keep the app's PostgreSQL backends on `cpus` (sched_setaffinity) while the
+        block runs; the pool opens backends as it grows, so they are looked up again
+        every `every` seconds."""
+        stop = threading.Event()
+        watcher = psycopg2.connect(self.url.rsplit("/", 1)[0] + "/postgres")
+        watcher.autocommit = True
+
+        def keep() -> None:
+            while not stop.is_set():
+                with watcher.cursor() as cur:
+                    cur.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                        (APP_NAME,),
+                    )
+                    for (pid,) in cur.fetchall():
+                        with contextlib.suppress(ProcessLookupError):
+                            os.sched_setaffinity(pid, cpus)
+                stop.wait(every)
+
+        thread = threading.Thread(target=keep, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            watcher.close()
+
     def refuse(self) -> None:
         self._run(f'ALTER DATABASE "{self.name}" WITH ALLOW_CONNECTIONS false')
         self.terminate_backends()

@@ -8,6 +8,7 @@ Every scenario runs against a real `python wsgi.py` on PostgreSQL, under both
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -210,21 +211,24 @@ class OpenLoad:
 
 def test_three_times_capacity_keeps_throughput_and_answers_within_3_s(live, tokens, database, mode):
     """Offered 3x the capacity measured here, for 20 s: the process keeps acking ok (at
-    least 40% of the capacity; the figure is printed, issue 8's target is 80%), every
+    least 60% of the capacity; the figure is printed, issue 8's target is 80%), every
     send is answered within 3 s (ok, or `rate_limited`: busy), `history` and
     `/healthz` keep answering, and exactly the acked sends are stored."""
     # This one machine runs the server, PostgreSQL and the flood's clients, which at 3x
     # the capacity write and read 3x the packets. In production the clients are other
-    # machines: here the server gets a core of its own and this process (the clients)
-    # the other, so that what is measured is how the server spends its core when
-    # flooded, not how much of it the clients took. PostgreSQL runs anywhere.
+    # machines: here the service (the server and its PostgreSQL backends) gets one core
+    # and the clients (this process) the other, in both phases, so that the clients'
+    # extra work under the flood takes nothing from the service. Left to the
+    # scheduler, the backends shared the clients' core, the clients' 3x work starved
+    # them, and the server waited on them (0.75 of its core used; 55-63% acked).
     cores = sorted(os.sched_getaffinity(0))
     split = len(cores) >= 2
     server = live(mode, cpus={cores[0]} if split else None)
     if split:
         os.sched_setaffinity(0, set(cores[1:]))  # the clients' threads inherit it
     try:
-        _flood_at_three_times_capacity(server, tokens, database, mode)
+        with database.backends_on({cores[0]}) if split else contextlib.nullcontext():
+            _flood_at_three_times_capacity(server, tokens, database, mode)
     finally:
         os.sched_setaffinity(0, set(cores))
 
@@ -251,14 +255,25 @@ def _flood_at_three_times_capacity(server, tokens, database, mode):
             time.sleep(0.25)
 
     try:
-        capacity = load.closed_loop(5.0)
+        began, server_cpu, pg_cpu = (
+            time.monotonic(),
+            cpu_seconds(server.process.pid),
+            database.backends_cpu_seconds(),
+        )
+        capacity = load.closed_loop(8.0)
+        took = time.monotonic() - began
+        capacity_cores = (
+            (cpu_seconds(server.process.pid) - server_cpu) / took,
+            (database.backends_cpu_seconds() - pg_cpu) / took,
+        )
         offered = 3 * capacity
         flooding.set()
         reader = threading.Thread(target=read_while_flooded)
         reader.start()
-        server_cpu, own_cpu, began = (
+        server_cpu, own_cpu, pg_cpu, began = (
             cpu_seconds(server.process.pid),
             time.process_time(),
+            database.backends_cpu_seconds(),
             time.monotonic(),
         )
         load.open_loop(offered, 20.0)
@@ -266,6 +281,7 @@ def _flood_at_three_times_capacity(server, tokens, database, mode):
         cores = (
             (cpu_seconds(server.process.pid) - server_cpu) / took,
             (time.process_time() - own_cpu) / took,
+            (database.backends_cpu_seconds() - pg_cpu) / took,
         )
         flooding.clear()
         reader.join()
@@ -281,18 +297,20 @@ def _flood_at_three_times_capacity(server, tokens, database, mode):
     codes = {a["error"]["code"] for _, a in load.answers.values() if not a.get("ok")}
     acked_rate = len(ok) / 20.0
     print(
-        f"\n[{mode}] capacity {capacity:.0f}/s, offered {offered:.0f}/s: acked ok "
+        f"\n[{mode}] capacity {capacity:.0f}/s (cores: server {capacity_cores[0]:.2f}, "
+        f"PostgreSQL {capacity_cores[1]:.2f}), offered {offered:.0f}/s: acked ok "
         f"{acked_rate:.0f}/s ({acked_rate / capacity:.0%} of capacity), busy "
         f"{len(load.answers) - len(ok)}; ack p50 {percentile(waits, 50) * 1000:.0f} ms, "
         f"p99 {percentile(waits, 99) * 1000:.0f} ms, max {max(waits):.2f} s; reads max "
         f"{max(w for w, _ in reads):.2f} s; cores used: server {cores[0]:.2f}, the flood's "
-        f"clients {cores[1]:.2f}"
+        f"clients {cores[1]:.2f}, PostgreSQL {cores[2]:.2f}"
     )
     assert codes <= {"rate_limited"}, codes
     assert max(waits) < 3.0
-    # Issue 8 asks for 80%. Measured here 50-91% (docs/RELIABILITY.md): the floor below
-    # catches a collapse (an unbounded queue acks almost nothing); 80% is not yet held.
-    assert acked_rate >= 0.4 * capacity
+    # Issue 8 asks for 80%. Measured here 77-85% (eventlet) and 70-83% (gevent)
+    # (docs/RELIABILITY.md): the floor below catches a collapse (an unbounded queue
+    # acks almost nothing) and a refusal grown costly; 80% is not yet held under gevent.
+    assert acked_rate >= 0.6 * capacity
     assert reads and all(good for _, good in reads) and max(w for w, _ in reads) < 3.0
     stored = database.stored()
     for client_id, (_, ack) in load.answers.items():

@@ -8,8 +8,8 @@ about 72 KB of the server (docs/BENCHMARKS.md). Here, under eventlet and gevent:
 - one `Pinger` per process pings every socket when its interval is up. Every socket waits
   the same interval, so the pings fall due in the order they were scheduled and a FIFO is
   the whole schedule;
-- a socket's writer runs only while packets are queued for it (`LeanSocket`): the queue
-  starts a writer on the first packet, and the writer ends when the queue is empty.
+- a socket's writer runs only while packets come (`LeanSocket`): the queue starts a
+  writer on the first packet, and the writer ends once no packet came for a second.
 
 Nothing else changes: the reading task, the packets, the upgrade from polling, and
 Engine.IO's service task, which closes a socket whose pong is overdue
@@ -32,6 +32,9 @@ import engineio.socket
 from engineio import exceptions, packet
 
 _StockSocket = engineio.socket.Socket
+# A writer waits this long for the next packet before it ends: a busy socket keeps one
+# writer instead of starting one per packet, an idle one holds none for long.
+WRITER_LINGER = 1.0
 
 
 class Pinger:
@@ -112,14 +115,18 @@ class LeanSocket(_StockSocket):
             self.server.start_background_task(self._write_queued, self._ws)
 
     def _write_queued(self, ws) -> None:
-        """Write what is queued, then end. None in the queue means the socket closed."""
+        """Write what is queued, and what comes within WRITER_LINGER seconds after it,
+        then end. None in the queue means the socket closed."""
         empty = self.server.get_queue_empty_exception()
         try:
             while True:
                 try:
-                    pkt = self.queue.get(block=False)
+                    pkt = self.queue.get(timeout=WRITER_LINGER)
                 except empty:
-                    return
+                    try:  # a packet put while the wait was ending, before this resumed
+                        pkt = self.queue.get(block=False)
+                    except empty:
+                        return
                 self.queue.task_done()
                 if pkt is None:
                     _close_quietly(ws)  # the reading task then sees the connection end
