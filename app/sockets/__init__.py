@@ -91,7 +91,7 @@ class ChatNamespace(Namespace):
             return UNKNOWN_EVENT
         environ = self.socketio.server.get_environ(sid, namespace=self.namespace)
         if environ is None:  # the socket went away while its event waited
-            return None
+            return False if event == "connect" else None  # False refuses a connect
         app = environ["flask.app"]
         if event == "connect":
             with app.app_context():
