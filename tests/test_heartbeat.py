@@ -42,11 +42,12 @@ def customer_token(live, users, name: str) -> tuple[int, str]:
 def test_idle_sockets_are_pinged_every_interval_and_stay(live, users):
     clients = [RawClient(live.url, customer_token(live, users, f"Idle {i}")[1]) for i in range(4)]
     try:
-        time.sleep(4.6 * INTERVAL)
+        time.sleep(5.6 * INTERVAL)
         for client in clients:
             assert client.connected
-            # One ping per interval after each pong: 4 in 4.6 s, give or take the first.
-            assert 3 <= client.pings <= 6, client.pings
+            # One ping an interval after each pong: 5 in 5.6 s on a quiet machine; a
+            # loaded one stretches each round trip, so at least 3.
+            assert 3 <= client.pings <= 7, client.pings
         # A socket that idled through several pings still gets what is sent to it.
         answer = clients[0].call("list_rooms", {})
         assert answer["ok"] is True, answer
