@@ -26,15 +26,20 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import sys
 import time
 
 import engineio.socket
+import simple_websocket.ws
 from engineio import exceptions, packet
+from wsproto.events import Message, TextMessage
 
 _StockSocket = engineio.socket.Socket
 # A writer waits this long for the next packet before it ends: a busy socket keeps one
 # writer instead of starting one per packet, an idle one holds none for long.
 WRITER_LINGER = 1.0
+# At most this many queued packets go out in one socket write.
+WRITE_BATCH = 64
 
 
 class Pinger:
@@ -116,7 +121,8 @@ class LeanSocket(_StockSocket):
 
     def _write_queued(self, ws) -> None:
         """Write what is queued, and what comes within WRITER_LINGER seconds after it,
-        then end. None in the queue means the socket closed."""
+        then end. What is queued together goes out in one socket write (an ack and the
+        sender's own `new_message`, a burst of answers). None means the socket closed."""
         empty = self.server.get_queue_empty_exception()
         try:
             while True:
@@ -128,10 +134,23 @@ class LeanSocket(_StockSocket):
                     except empty:
                         return
                 self.queue.task_done()
-                if pkt is None:
+                closed = pkt is None
+                messages = [] if closed else [pkt.encode()]
+                while not closed and len(messages) < WRITE_BATCH:
+                    try:
+                        pkt = self.queue.get(block=False)
+                    except empty:
+                        break
+                    self.queue.task_done()
+                    if pkt is None:
+                        closed = True
+                    else:
+                        messages.append(pkt.encode())
+                if messages:
+                    _send_together(ws, messages)
+                if closed:
                     _close_quietly(ws)  # the reading task then sees the connection end
                     return
-                ws.send(pkt.encode())
         except Exception:  # a broken connection: close it, the reading task finishes up
             _close_quietly(ws)
         finally:
@@ -204,6 +223,32 @@ class LeanSocket(_StockSocket):
         _close_quietly(ws)
         self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
         return []
+
+
+def _send_together(ws, messages: list) -> None:
+    """Send WebSocket messages in one socket write, through the two WebSockets the
+    servers here hand Engine.IO: simple-websocket's (gevent; Engine.IO wraps it) and
+    eventlet's own. Each frames the messages as its `send` would; anything else gets
+    one `send` per message."""
+    if len(messages) == 1:
+        ws.send(messages[0])
+        return
+    inner = getattr(ws, "ws", None)
+    if isinstance(inner, simple_websocket.ws.Base):
+        if not inner.connected:
+            raise OSError("the WebSocket is closed")
+        frames = (
+            inner.ws.send(TextMessage(data=m) if isinstance(m, str) else Message(data=m))
+            for m in messages
+        )
+        inner.sock.sendall(b"".join(frames))
+        return
+    eventlet_websocket = sys.modules.get("eventlet.websocket")
+    if eventlet_websocket is not None and isinstance(ws, eventlet_websocket.RFC6455WebSocket):
+        ws._send(b"".join(ws._pack_message(m, masked=ws.client) for m in messages))
+        return
+    for message in messages:
+        ws.send(message)
 
 
 def _close_quietly(ws) -> None:
