@@ -287,9 +287,11 @@ class Database:
         )
         return len(rows)
 
-    def backend_pids(self) -> list[int]:
-        rows = self._run("SELECT pid FROM pg_stat_activity WHERE application_name = %s", APP_NAME)
-        return [pid for (pid,) in rows]
+    def backend_pids(self, conn=None) -> list[int]:
+        """The app's backends, asked over `conn` (a thread's own) or the fixture's."""
+        with (conn or self.conn).cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APP_NAME,))
+            return [pid for (pid,) in cur.fetchall()]
 
     def backends_cpu_seconds(self) -> float:
         """CPU seconds the app's backends have used so far (those still running)."""
@@ -310,14 +312,9 @@ class Database:
 
         def keep() -> None:
             while not stop.is_set():
-                with watcher.cursor() as cur:
-                    cur.execute(
-                        "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
-                        (APP_NAME,),
-                    )
-                    for (pid,) in cur.fetchall():
-                        with contextlib.suppress(ProcessLookupError):
-                            os.sched_setaffinity(pid, cpus)
+                for pid in self.backend_pids(watcher):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.sched_setaffinity(pid, cpus)
                 stop.wait(every)
 
         thread = threading.Thread(target=keep, daemon=True)
