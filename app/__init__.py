@@ -136,6 +136,7 @@ def register_sockets(app: Flask) -> None:
         namespaces=[events.NAMESPACE],  # `/` and any other namespace are refused
         manage_session=False,
     )
+    transport.install_websocket(socketio.server.eio)  # RFC 6455 framing of our own
     register_namespaces(app)
     app.wsgi_app = without_websocket_compression(app.wsgi_app)
 

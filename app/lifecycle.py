@@ -187,10 +187,10 @@ def _serve_gevent(app, socketio, host, port, log) -> None:
             self.result = self.application(self.environ, self.start_response)
             status = self.status.decode() if isinstance(self.status, bytes) else self.status
             if status is None or status.startswith("200"):
-                # simple-websocket answered the upgrade (101) on the raw socket, and the
-                # WebSocket has now ended; Engine.IO then returns an empty 200 that
-                # pywsgi would write onto it, which browsers report as an "Invalid
-                # frame header". A refused upgrade is a 400, and is sent as usual.
+                # The WebSocket answered the upgrade (101) on the raw socket itself
+                # (app/sockets/websocket.py) and has now ended; nothing more may be
+                # written onto it (browsers report an "Invalid frame header"). A
+                # refused upgrade is a 400 or 426, and is sent as usual.
                 self.close_connection = True
                 self.result = None
                 return None

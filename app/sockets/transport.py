@@ -1,19 +1,27 @@
-"""What an idle socket costs the server: Engine.IO's per-socket tasks, made on demand.
+"""What a socket costs the server: Engine.IO's per-socket tasks, made on demand or not
+at all.
 
 python-engineio 4 gives every WebSocket two tasks besides the one reading it: a writer
 blocked on the socket's packet queue, and a pinger that sleeps `ping_interval` between
 pings. A parked task keeps its stack and frames, about 10 KB each, so an idle socket held
-about 72 KB of the server (docs/BENCHMARKS.md). Here, under eventlet and gevent:
+about 72 KB of the server, and every packet written cost a task switch and a timer
+(docs/BENCHMARKS.md). Here, under eventlet and gevent:
 
 - one `Pinger` per process pings every socket when its interval is up. Every socket waits
   the same interval, so the pings fall due in the order they were scheduled and a FIFO is
   the whole schedule;
-- a socket's writer runs only while packets come (`LeanSocket`): the queue starts a
-  writer on the first packet, and the writer ends once no packet came for a second.
+- a socket's packets are written from the event loop itself (`LeanSocket._flush`), once
+  the task that queued them pauses: all of them in one write that never waits. Only what
+  the client does not take at once goes to a writer task, which ends when the queue is
+  empty;
+- the reading task hands a Socket.IO packet to the server without decoding it twice,
+  and under overload it pauses a moment between reads so that the packets a flood
+  sends are read, and refused, many at a time (app/sockets/admission.py);
+- the WebSocket itself is framed here (app/sockets/websocket.py).
 
-Nothing else changes: the reading task, the packets, the upgrade from polling, and
-Engine.IO's service task, which closes a socket whose pong is overdue
-(`check_ping_timeout`). tests/test_heartbeat.py pins the heartbeat from outside.
+Nothing else changes: the packets, the upgrade from polling, and Engine.IO's service
+task, which closes a socket whose pong is overdue (`check_ping_timeout`), and with it
+the WebSocket. tests/test_heartbeat.py pins the heartbeat from outside.
 
 `install()` swaps the class Engine.IO makes its sockets from (`engineio.socket.Socket`,
 looked up at each connect); it relies on python-engineio 4.x internals, pinned in
@@ -26,18 +34,15 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import sys
 import time
 
 import engineio.socket
-import simple_websocket.ws
 from engineio import exceptions, packet
-from wsproto.events import Message, TextMessage
+
+from .websocket import LeanWebSocket
 
 _StockSocket = engineio.socket.Socket
-# A writer waits this long for the next packet before it ends: a busy socket keeps one
-# writer instead of starting one per packet, an idle one holds none for long.
-WRITER_LINGER = 1.0
+MESSAGE = str(packet.MESSAGE)  # an Engine.IO message packet's first character
 # At most this many queued packets go out in one socket write.
 WRITE_BATCH = 64
 
@@ -98,7 +103,10 @@ class LeanSocket(_StockSocket):
         super().__init__(server, sid)
         self.queue = _StartsWriter(self.queue, self)
         self._ws = None  # the WebSocket, once this socket speaks over one
-        self._writing = False
+        self._writing = False  # a writer task is running
+        self._flush_due = False  # a flush is scheduled in the event loop
+        self._run_soon = run_soon(server.async_mode)
+        self._read_pause = getattr(server, "chat_read_pause", None)
 
     # --- the heartbeat --------------------------------------------------------------
 
@@ -115,42 +123,62 @@ class LeanSocket(_StockSocket):
     # --- writing --------------------------------------------------------------------
 
     def start_writer(self) -> None:
-        if self._ws is not None and not self._writing:
-            self._writing = True
-            self.server.start_background_task(self._write_queued, self._ws)
+        """A packet was queued: write it once the task that queued it pauses, together
+        with whatever else it queued (an ack and the sender's own `new_message`)."""
+        if self._ws is not None and not self._writing and not self._flush_due:
+            self._flush_due = True
+            self._run_soon(self._flush)
 
-    def _write_queued(self, ws) -> None:
-        """Write what is queued, and what comes within WRITER_LINGER seconds after it,
-        then end. What is queued together goes out in one socket write (an ack and the
-        sender's own `new_message`, a burst of answers). None means the socket closed."""
-        empty = self.server.get_queue_empty_exception()
+    def _flush(self) -> None:
+        """Runs in the event loop itself, between tasks: no task switch and no timer.
+        What the socket takes at once is written; the rest, and a close, go to a
+        writer task, which writes whatever is queued meanwhile and ends."""
+        self._flush_due = False
+        ws = self._ws
+        if ws is None or self._writing:
+            return
+        rest, closed = b"", False
         try:
-            while True:
-                try:
-                    pkt = self.queue.get(timeout=WRITER_LINGER)
-                except empty:
-                    try:  # a packet put while the wait was ending, before this resumed
-                        pkt = self.queue.get(block=False)
-                    except empty:
-                        return
-                self.queue.task_done()
-                closed = pkt is None
-                messages = [] if closed else [pkt.encode()]
-                while not closed and len(messages) < WRITE_BATCH:
-                    try:
-                        pkt = self.queue.get(block=False)
-                    except empty:
-                        break
-                    self.queue.task_done()
-                    if pkt is None:
-                        closed = True
-                    else:
-                        messages.append(pkt.encode())
-                if messages:
-                    _send_together(ws, messages)
-                if closed:
-                    _close_quietly(ws)  # the reading task then sees the connection end
-                    return
+            while not (rest or closed):  # every packet queued, WRITE_BATCH at a time
+                messages, closed = self._take_queued()
+                if not messages:
+                    break
+                rest = ws.write_now(messages)
+        except Exception:  # a broken connection: the writer task closes it
+            rest, closed = b"", True
+        if rest or closed:
+            self._writing = True
+            self.server.start_background_task(self._write_queued, ws, rest, closed)
+
+    def _take_queued(self) -> tuple[list, bool]:
+        """The encoded packets queued now (at most WRITE_BATCH), and whether the socket
+        was closed after them (a None in the queue)."""
+        empty = self.server.get_queue_empty_exception()
+        messages: list = []
+        while len(messages) < WRITE_BATCH:
+            try:
+                pkt = self.queue.get(block=False)
+            except empty:
+                break
+            self.queue.task_done()
+            if pkt is None:
+                return messages, True
+            messages.append(pkt.encode())
+        return messages, False
+
+    def _write_queued(self, ws, rest: bytes = b"", closed: bool = False) -> None:
+        """Write `rest` (waiting for the client to take it), then what is queued, until
+        nothing is; then end, and later packets are flushed from the loop again."""
+        try:
+            if rest:
+                ws.write(rest)
+            while not closed:
+                messages, closed = self._take_queued()
+                if not messages:
+                    break
+                _send_together(ws, messages)
+            if closed:
+                _close_quietly(ws)  # the reading task then sees the connection end
         except Exception:  # a broken connection: close it, the reading task finishes up
             _close_quietly(ws)
         finally:
@@ -167,10 +195,10 @@ class LeanSocket(_StockSocket):
                 raise ValueError("packet is too large")
             return data
 
-        # A read times out when the client has been silent past its pong.
-        for attr in ("_sock", "socket"):
-            if hasattr(ws, attr) and hasattr(getattr(ws, attr), "settimeout"):
-                getattr(ws, attr).settimeout(self.server.ping_interval + self.server.ping_timeout)
+        # While upgrading, a read times out when the client has been silent past its
+        # pong: Engine.IO's heartbeat does not reach a WebSocket that is not yet this
+        # socket's transport.
+        ws.settimeout(self.server.ping_interval + self.server.ping_timeout)
 
         if self.connected:  # an upgrade from long-polling: the probe, then UPGRADE
             self.upgrading = True  # the polling transport hands out no more packets
@@ -195,6 +223,9 @@ class LeanSocket(_StockSocket):
             self.connected = True
             self.upgraded = True
 
+        # From here the heartbeat closes a silent client's socket (check_ping_timeout),
+        # which ends the WebSocket and this task's read; a read waits without a timer.
+        ws.settimeout(None)
         self._ws = ws
         self.start_writer()  # whatever was queued before the WebSocket took over
         self.server.logger.info("%s: Upgrade to websocket successful", self.sid)
@@ -210,7 +241,14 @@ class LeanSocket(_StockSocket):
             if data is None:  # the client closed the connection
                 break
             try:
-                self.receive(packet.Packet(encoded_packet=data))
+                if isinstance(data, str) and data[:1] == MESSAGE and data[1:2].isdigit():
+                    # A Socket.IO packet, which is all but every one: what receive()
+                    # does with it, without Packet's decoding (a failed JSON parse).
+                    self.server._trigger_event(
+                        "message", self.sid, data[1:], run_async=self.server.async_handlers
+                    )
+                else:
+                    self.receive(packet.Packet(encoded_packet=data))
             except exceptions.UnknownPacketError:
                 pass
             except exceptions.SocketIsClosedError:
@@ -219,6 +257,10 @@ class LeanSocket(_StockSocket):
             except Exception:
                 self.server.logger.exception("Unknown receive error")
                 break
+            if not ws.has_unread() and self._read_pause is not None:
+                pause = self._read_pause()  # overloaded: read the next packets together
+                if pause:
+                    self.server.sleep(pause)
         self._ws = None
         _close_quietly(ws)
         self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
@@ -226,34 +268,28 @@ class LeanSocket(_StockSocket):
 
 
 def _send_together(ws, messages: list) -> None:
-    """Send WebSocket messages in one socket write, through the two WebSockets the
-    servers here hand Engine.IO: simple-websocket's (gevent; Engine.IO wraps it) and
-    eventlet's own. Each frames the messages as its `send` would; anything else gets
-    one `send` per message."""
+    """Send the messages in one socket write (app/sockets/websocket.py)."""
     if len(messages) == 1:
         ws.send(messages[0])
-        return
-    inner = getattr(ws, "ws", None)
-    if isinstance(inner, simple_websocket.ws.Base):
-        if not inner.connected:
-            raise OSError("the WebSocket is closed")
-        frames = (
-            inner.ws.send(TextMessage(data=m) if isinstance(m, str) else Message(data=m))
-            for m in messages
-        )
-        inner.sock.sendall(b"".join(frames))
-        return
-    eventlet_websocket = sys.modules.get("eventlet.websocket")
-    if eventlet_websocket is not None and isinstance(ws, eventlet_websocket.RFC6455WebSocket):
-        ws._send(b"".join(ws._pack_message(m, masked=ws.client) for m in messages))
-        return
-    for message in messages:
-        ws.send(message)
+    else:
+        ws.send_many(messages)
 
 
 def _close_quietly(ws) -> None:
     with contextlib.suppress(Exception):  # closed already, by either side
         ws.close()
+
+
+def run_soon(async_mode: str):
+    """`run_soon(function)`: call `function` in the event loop once the running task
+    pauses, ahead of any I/O wait (gevent's callbacks, eventlet's zero timers)."""
+    if async_mode == "gevent":
+        import gevent
+
+        return lambda function: gevent.get_hub().loop.run_callback(function)
+    import eventlet.hubs
+
+    return lambda function: eventlet.hubs.get_hub().schedule_call_global(0, function)
 
 
 def pinger(server) -> Pinger:
@@ -268,3 +304,10 @@ def install(async_mode: str) -> None:
     """Make Engine.IO's sockets lean, under the cooperative servers only."""
     if async_mode in ("eventlet", "gevent"):
         engineio.socket.Socket = LeanSocket
+
+
+def install_websocket(eio_server) -> None:
+    """Engine.IO's WebSockets framed here (app/sockets/websocket.py), under the
+    cooperative servers only; the threading mode keeps simple-websocket."""
+    if eio_server.async_mode in ("eventlet", "gevent"):
+        eio_server._async = {**eio_server._async, "websocket": LeanWebSocket}
