@@ -68,6 +68,23 @@ def test_admission_sheds_only_past_what_it_serves_in_time():
     assert admission.overloaded()  # 54 in flight >= 50
 
 
+def test_reads_pause_only_while_the_process_is_past_its_capacity(app):
+    """The reading tasks ask before each read (app/sockets/transport.py): a pause while
+    sends are being refused, none otherwise."""
+    from app.extensions import socketio
+    from app.sockets.admission import READ_PAUSE
+
+    admission: Admission = app.extensions["chat_admission"]
+    ask = socketio.server.eio.chat_read_pause
+    assert ask() == 0.0
+    admission.in_flight += admission.always_admitted
+    try:
+        assert ask() == READ_PAUSE > 0
+    finally:
+        admission.in_flight -= admission.always_admitted
+    assert ask() == 0.0
+
+
 def test_the_busy_check_reads_only_send_message_packets():
     assert SEND_PACKET.match('2/chat,17["send_message",{"body":"x"}]').group(1) == "17"
     assert SEND_PACKET.match('2/chat,17["history",{"room_id":1}]') is None

@@ -45,6 +45,12 @@ RESTARTING = {
     "ok": False,
     "error": Busy("The server is restarting; try again in a moment.").to_dict(),
 }
+# Overloaded, a socket's reading task pauses this long between reads
+# (app/sockets/transport.py): a flood's packets then arrive, and are refused, many per
+# read and per write instead of one each. A refusal cost the server about 100-130 us
+# alone and costs 45-50 us so (docs/BENCHMARKS.md); nobody waits longer than this for
+# an answer, and only while the process is past its capacity.
+READ_PAUSE = 0.05
 BUSY_ACK = json.dumps([BUSY], separators=(",", ":"))
 RESTARTING_ACK = json.dumps([RESTARTING], separators=(",", ":"))
 
@@ -137,6 +143,7 @@ def install(server, admission: Admission, tracker, namespace: str = "/chat") -> 
             if is_send(ns, data):
                 admission.__exit__()
 
+    server.eio.chat_read_pause = lambda: READ_PAUSE if admission.overloaded() else 0.0
     server._handle_eio_message = handle_eio_message
     server._handle_event = counted_handle_event
     server._handle_event_internal = counted_handle_event_internal
