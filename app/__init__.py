@@ -31,6 +31,7 @@ def register_extensions(app: Flask) -> None:
     from .extensions import csrf, db, jwt, limiter, migrate
     from .registry import MemoryRegistry
     from .services.limits import MemoryLimiter, TypingGate
+    from .services.turns import Turns
 
     db.init_app(app)
     with app.app_context():
@@ -67,6 +68,8 @@ def register_extensions(app: Flask) -> None:
     # Customers this process has seen with a room (services/messages.py): a send for
     # them skips the room-creating statement.
     app.extensions["chat_customers_with_room"] = set()
+    # One send per room at a time goes to the database (services/turns.py).
+    app.extensions["chat_room_turns"] = Turns()
     # Sends may hold all but the reserved connections (app/sockets/admission.py).
     pool_size = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_size", 5)
     app.extensions["chat_send_slots"] = threading.BoundedSemaphore(

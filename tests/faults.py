@@ -293,6 +293,15 @@ class Database:
             cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APP_NAME,))
             return [pid for (pid,) in cur.fetchall()]
 
+    def backends_waiting_on_locks(self) -> int:
+        """How many of the app's backends are waiting for a lock right now."""
+        rows = self._run(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            " AND wait_event_type = 'Lock'",
+            APP_NAME,
+        )
+        return rows[0][0]
+
     def backends_cpu_seconds(self) -> float:
         """CPU seconds the app's backends have used so far (those still running)."""
         total = 0.0

@@ -161,3 +161,18 @@ def test_the_stats_line_counts_registry_and_sockets_alike(app, connect, customer
     assert figures["registry"] == figures["sockets"] == "2"
     assert int(figures["rss_kb"]) > 0 and int(figures["fds"]) > 0
     assert figures["pool_checked_out"].isdigit() and figures["sends_in_flight"] == "0"
+
+
+def test_a_room_turn_has_one_holder_and_the_table_keeps_only_keys_in_use():
+    from app.services.turns import Turns
+
+    turns = Turns()
+    assert turns.acquire(("customer", 1), timeout=0.1)
+    assert not turns.acquire(("customer", 1), timeout=0.05)  # held: no second holder
+    assert turns.acquire(("customer", 2), timeout=0.1)  # another room goes ahead
+    assert len(turns) == 2
+    turns.release(("customer", 1))
+    assert turns.acquire(("customer", 1), timeout=0.1)  # free again
+    turns.release(("customer", 1))
+    turns.release(("customer", 2))
+    assert len(turns) == 0, "a key leaves the table with its last holder or waiter"

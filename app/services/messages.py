@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,7 +40,9 @@ def send_message(user: User, data: object) -> dict:
         return _add_note(user, form)
     makes_own_room = not user.is_admin and form.room_id is None
     now = utcnow()
-    with send_slot():
+    # A customer's sends go to their one room; an admin's to the room named.
+    room_key = ("room", form.room_id) if user.is_admin else ("customer", user.id)
+    with send_slot(room_key):
         # A room known to exist takes the one statement alone; else the room is made
         # first, in the same transaction.
         created = makes_own_room and not _room_known(user.id)
@@ -86,16 +89,25 @@ def _add_note(user: User, form: SendMessage) -> dict:
 
 
 @contextmanager
-def send_slot() -> Iterator[None]:
-    """One of the database connections sends may hold (all but DATABASE_POOL_RESERVED,
-    which stay for reads), waited for at most CHAT_SEND_WAIT seconds; else `Busy`."""
-    slots = current_app.extensions["chat_send_slots"]
-    if not slots.acquire(timeout=current_app.config["CHAT_SEND_WAIT"]):
+def send_slot(room_key=None) -> Iterator[None]:
+    """The room's turn (services/turns.py), then one of the database connections sends
+    may hold (all but DATABASE_POOL_RESERVED, which stay for reads); both waited for at
+    most CHAT_SEND_WAIT seconds in all, else `Busy`."""
+    deadline = time.monotonic() + current_app.config["CHAT_SEND_WAIT"]
+    turns = current_app.extensions["chat_room_turns"]
+    if room_key is not None and not turns.acquire(room_key, deadline - time.monotonic()):
         raise Busy()
     try:
-        yield
+        slots = current_app.extensions["chat_send_slots"]
+        if not slots.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise Busy()
+        try:
+            yield
+        finally:
+            slots.release()
     finally:
-        slots.release()
+        if room_key is not None:
+            turns.release(room_key)
 
 
 def _room_known(customer_id: int) -> bool:
