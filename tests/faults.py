@@ -293,6 +293,12 @@ class Database:
             cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", (APP_NAME,))
             return [pid for (pid,) in cur.fetchall()]
 
+    def transactions_of(self, message_ids: list[int]) -> set[str]:
+        """The transactions (xmin) that stored these messages."""
+        with psycopg2.connect(self.url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT xmin::text FROM messages WHERE id = ANY(%s)", (message_ids,))
+            return {xmin for (xmin,) in cur.fetchall()}
+
     def backends_waiting_on_locks(self) -> int:
         """How many of the app's backends are waiting for a lock right now."""
         rows = self._run(

@@ -160,8 +160,9 @@ class OpenLoad:
             self.sent[client_id] = written
         client.emit("send_message", {"body": f"load {client_id}", "client_id": client_id}, answered)
 
-    def closed_loop(self, seconds: float) -> float:
-        """Each socket sends when its last ack came: the acked rate is the capacity."""
+    def closed_loop(self, seconds: float, tag: str = "cap", warm_up: float = 1.0) -> float:
+        """Each socket sends when its last ack came: the acked rate is the capacity.
+        Each run needs a `tag` of its own: a client_id sent again is a cheap retry."""
         done = threading.Event()
         counts = [0] * len(self.clients)
 
@@ -171,7 +172,7 @@ class OpenLoad:
                 n += 1
                 try:
                     ack = client.call(
-                        "send_message", {"body": "capacity", "client_id": f"cap-{i}-{n}"}
+                        "send_message", {"body": "capacity", "client_id": f"{tag}-{i}-{n}"}
                     )
                 except TimeoutError:
                     continue
@@ -181,7 +182,7 @@ class OpenLoad:
         threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(self.clients)]
         for t in threads:
             t.start()
-        time.sleep(1.0)  # warm up
+        time.sleep(warm_up)  # not counted: the pool and its backends come up
         first = sum(counts)
         time.sleep(seconds)
         rate = (sum(counts) - first) / seconds
@@ -210,15 +211,15 @@ class OpenLoad:
 
 
 def test_three_times_capacity_keeps_throughput_and_answers_within_3_s(live, tokens, database, mode):
-    """Offered 3x the capacity measured here, for 20 s: the process keeps acking ok (at
-    least 60% of the capacity; the figure is printed, issue 8's target is 80%), every
-    send is answered within 3 s (ok, or `rate_limited`: busy), `history` and
-    `/healthz` keep answering, and exactly the acked sends are stored."""
+    """Offered 3x the capacity measured here, for 20 s: the process keeps acking ok at
+    least 80% of its capacity, every send is answered within 3 s (ok, or
+    `rate_limited`: busy), `history` and `/healthz` keep answering, and exactly the
+    acked sends are stored."""
     # This one machine runs the server, PostgreSQL and the flood's clients, which at 3x
     # the capacity write and read 3x the packets. In production the clients are other
     # machines: here the service (the server and its PostgreSQL backends) gets one core
-    # and the clients (this process) the other, in both phases, so that the clients'
-    # extra work under the flood takes nothing from the service. Left to the
+    # and the clients (this process) the other, in all three phases, so that the
+    # clients' extra work under the flood takes nothing from the service. Left to the
     # scheduler, the backends shared the clients' core, the clients' 3x work starved
     # them, and the server waited on them (0.75 of its core used; 55-63% acked).
     cores = sorted(os.sched_getaffinity(0))
@@ -231,6 +232,23 @@ def test_three_times_capacity_keeps_throughput_and_answers_within_3_s(live, toke
             _flood_at_three_times_capacity(server, tokens, database, mode)
     finally:
         os.sched_setaffinity(0, set(cores))
+
+
+class Phase:
+    """The server's and its backends' CPU over one phase of the overload test."""
+
+    def __init__(self, server, database):
+        self.server, self.database = server, database
+        self.began = time.monotonic()
+        self.server_cpu = cpu_seconds(server.process.pid)
+        self.pg_cpu = database.backends_cpu_seconds()
+
+    def cores(self) -> tuple[float, float]:
+        took = time.monotonic() - self.began
+        return (
+            (cpu_seconds(self.server.process.pid) - self.server_cpu) / took,
+            (self.database.backends_cpu_seconds() - self.pg_cpu) / took,
+        )
 
 
 def _flood_at_three_times_capacity(server, tokens, database, mode):
@@ -255,62 +273,49 @@ def _flood_at_three_times_capacity(server, tokens, database, mode):
             time.sleep(0.25)
 
     try:
-        began, server_cpu, pg_cpu = (
-            time.monotonic(),
-            cpu_seconds(server.process.pid),
-            database.backends_cpu_seconds(),
-        )
-        capacity = load.closed_loop(8.0)
-        took = time.monotonic() - began
-        capacity_cores = (
-            (cpu_seconds(server.process.pid) - server_cpu) / took,
-            (database.backends_cpu_seconds() - pg_cpu) / took,
-        )
-        offered = 3 * capacity
+        # The capacity is measured before and after the flood, and the flood is held to
+        # their mean: on this shared machine the same code's capacity drifts by 10-20%
+        # within a minute, and the rooms' table grows dead rows as the test goes on.
+        phase = Phase(server, database)
+        capacity_before = load.closed_loop(8.0, tag="before", warm_up=3.0)
+        cores_before = phase.cores()
+        offered = 3 * capacity_before
         flooding.set()
         reader = threading.Thread(target=read_while_flooded)
         reader.start()
-        server_cpu, own_cpu, pg_cpu, began = (
-            cpu_seconds(server.process.pid),
-            time.process_time(),
-            database.backends_cpu_seconds(),
-            time.monotonic(),
-        )
+        phase, own_cpu = Phase(server, database), time.process_time()
         load.open_loop(offered, 20.0)
-        took = time.monotonic() - began
-        cores = (
-            (cpu_seconds(server.process.pid) - server_cpu) / took,
-            (time.process_time() - own_cpu) / took,
-            (database.backends_cpu_seconds() - pg_cpu) / took,
-        )
+        flood_cores = (*phase.cores(), (time.process_time() - own_cpu) / 20.0)
         flooding.clear()
         reader.join()
         assert wait_for(lambda: len(load.answers) == len(load.sent), timeout=10), (
             f"{len(load.sent) - len(load.answers)} sends never answered"
         )
+        phase = Phase(server, database)
+        capacity_after = load.closed_loop(8.0, tag="after")
+        cores_after = phase.cores()
     finally:
         flooding.clear()
         load.close()
         probe.close()
+    capacity = (capacity_before + capacity_after) / 2
     waits = [w for w, _ in load.answers.values()]
     ok = [a for _, a in load.answers.values() if a.get("ok")]
     codes = {a["error"]["code"] for _, a in load.answers.values() if not a.get("ok")}
     acked_rate = len(ok) / 20.0
     print(
-        f"\n[{mode}] capacity {capacity:.0f}/s (cores: server {capacity_cores[0]:.2f}, "
-        f"PostgreSQL {capacity_cores[1]:.2f}), offered {offered:.0f}/s: acked ok "
-        f"{acked_rate:.0f}/s ({acked_rate / capacity:.0%} of capacity), busy "
+        f"\n[{mode}] capacity {capacity_before:.0f}/s before, {capacity_after:.0f}/s after "
+        f"(cores: server {cores_before[0]:.2f} / {cores_after[0]:.2f}, PostgreSQL "
+        f"{cores_before[1]:.2f} / {cores_after[1]:.2f}); offered {offered:.0f}/s: acked ok "
+        f"{acked_rate:.0f}/s ({acked_rate / capacity:.0%} of the mean capacity), busy "
         f"{len(load.answers) - len(ok)}; ack p50 {percentile(waits, 50) * 1000:.0f} ms, "
         f"p99 {percentile(waits, 99) * 1000:.0f} ms, max {max(waits):.2f} s; reads max "
-        f"{max(w for w, _ in reads):.2f} s; cores used: server {cores[0]:.2f}, the flood's "
-        f"clients {cores[1]:.2f}, PostgreSQL {cores[2]:.2f}"
+        f"{max(w for w, _ in reads):.2f} s; cores used: server {flood_cores[0]:.2f}, "
+        f"PostgreSQL {flood_cores[1]:.2f}, the flood's clients {flood_cores[2]:.2f}"
     )
     assert codes <= {"rate_limited"}, codes
     assert max(waits) < 3.0
-    # Issue 8 asks for 80%. Measured here 77-88% (eventlet) and 69-83% (gevent)
-    # (docs/RELIABILITY.md): the floor below catches a collapse (an unbounded queue
-    # acks almost nothing) and a refusal grown costly; 80% is not yet held under gevent.
-    assert acked_rate >= 0.6 * capacity
+    assert acked_rate >= 0.8 * capacity, "issue 8: at least 80% of the capacity under 3x"
     assert reads and all(good for _, good in reads) and max(w for w, _ in reads) < 3.0
     stored = database.stored()
     for client_id, (_, ack) in load.answers.items():
@@ -401,3 +406,108 @@ def test_restarts_under_400_messages_a_second_lose_nothing(
     assert [c.name for c in customers if c.resync_failures] == [], "history never starved"
     assert late == [], f"sends with no ack within 5 s on a live socket: {late[:5]}"
     check_nothing_lost_nothing_twice(customers, database)
+
+
+def test_sends_into_one_room_wait_for_their_turn_in_the_process_not_in_postgres(
+    live, tokens, database, mode
+):
+    """While a send into a room is stuck behind the room's row lock, the room's next
+    sends wait in the process (app/services/turns.py), holding no connection: one
+    backend waits on the lock, not five; a send into another room goes through; and a
+    turn that does not come within CHAT_SEND_WAIT is answered busy."""
+    server = live(mode, CHAT_SEND_WAIT=1.5)
+    stuck_token, other_token = tokens(2)
+    client, other = RawClient(server.url, stuck_token), RawClient(server.url, other_token)
+    answers: dict[str, dict] = {}
+    try:
+        room_id = client.call("send_message", {"body": "mine", "client_id": "t-0"})["message"][
+            "room_id"
+        ]
+        with database.room_locked(room_id):
+            client.emit(
+                "send_message",
+                {"body": "stuck", "client_id": "t-1"},
+                lambda ack: answers.__setitem__("t-1", ack),
+            )
+            time.sleep(0.3)  # t-1 now holds the room's turn, waiting on the row lock
+            for n in range(2, 7):
+                client.emit(
+                    "send_message",
+                    {"body": f"behind {n}", "client_id": f"t-{n}"},
+                    lambda ack, n=n: answers.__setitem__(f"t-{n}", ack),
+                )
+            time.sleep(0.3)
+            waiting_on_locks = database.backends_waiting_on_locks()
+            elsewhere = other.call("send_message", {"body": "another room"}, timeout=5)
+            assert wait_for(lambda: len(answers) == 5, timeout=5), answers
+            behind = dict(answers)
+        assert wait_for(lambda: len(answers) == 6, timeout=10), answers
+    finally:
+        client.close()
+        other.close()
+    assert waiting_on_locks == 1, "the room's other sends wait in the process"
+    assert elsewhere["ok"], elsewhere
+    assert sorted(behind) == [f"t-{n}" for n in range(2, 7)]
+    assert all(a == {"ok": False, "error": BUSY_ERROR} for a in behind.values()), behind
+    assert answers["t-1"]["ok"], answers["t-1"]
+    assert set(database.stored()) == {"t-0", "t-1"}
+
+
+def test_sends_that_waited_for_their_room_are_stored_together_in_order(
+    live, tokens, users, database, mode
+):
+    """Eight sends wait behind a stuck one; when it is through, the next turn stores
+    all eight in one statement (one transaction: the rows share their xmin), with ids
+    in the order sent, each acked with its own message, each announced once to the
+    admins in order with the unread count after it. A repeated client_id among them
+    is stored once; its second send is answered with the stored message, unannounced."""
+    server = live(mode)
+    (customer_token,) = tokens(1)
+    admin_token = users.token(users.make("admin", name="Batch Watcher"))
+    heard: list[tuple[str, dict]] = []
+    admin = RawClient(server.url, admin_token, on_event=lambda n, p: heard.append((n, p)))
+    client = RawClient(server.url, customer_token)
+    answers: dict[str, dict] = {}
+    sends = [(f"w-{n}", f"waited {n}") for n in range(2, 10)] + [("w-3", "waited 3 again")]
+    try:
+        first = client.call("send_message", {"body": "first", "client_id": "w-0"})
+        room_id = first["message"]["room_id"]
+        with database.room_locked(room_id):
+            client.emit(
+                "send_message",
+                {"body": "stuck", "client_id": "w-1"},
+                lambda ack: answers.__setitem__("w-1", ack),
+            )
+            time.sleep(0.3)  # w-1 holds the room's turn, waiting on the row lock
+            for i, (client_id, body) in enumerate(sends):
+                client.emit(
+                    "send_message",
+                    {"body": body, "client_id": client_id},
+                    lambda ack, i=i: answers.__setitem__(i, ack),
+                )
+            time.sleep(0.3)
+            assert answers == {}, "nothing is answered while the room is stuck"
+        assert wait_for(lambda: len(answers) == 10, timeout=10), answers
+        assert wait_for(
+            lambda: sum(n == "new_message" and p["room_id"] == room_id for n, p in heard) == 10
+        )
+    finally:
+        client.close()
+        admin.close()
+    assert all(a["ok"] for a in answers.values()), answers
+    ids = [answers[i]["message"]["id"] for i in range(8)]
+    assert ids == sorted(ids) and ids[0] > answers["w-1"]["message"]["id"]
+    assert [answers[i]["message"]["body"] for i in range(8)] == [b for _, b in sends[:8]]
+    assert answers[8]["message"] == answers[1]["message"], "the repeat gets the stored one"
+    stored = database.stored()
+    assert set(stored) == {"w-0", "w-1", *(c for c, _ in sends)}
+    transactions = database.transactions_of([stored[c][0] for c, _ in sends[:8]])
+    assert len(transactions) == 1, "the eight that waited went in one statement"
+    announced = [p for n, p in heard if n == "new_message" and p["room_id"] == room_id]
+    assert [m["id"] for m in announced] == [
+        first["message"]["id"],
+        answers["w-1"]["message"]["id"],
+        *ids,
+    ]
+    unread = [p["unread_count"] for n, p in heard if n == "room_updated" and p["id"] == room_id]
+    assert unread == list(range(1, 11)), unread

@@ -20,8 +20,8 @@ from .limits import check_send_rate
 from .payloads import message_view, sent_message_view, sent_room_view
 from .rooms import create_own_room
 from .schemas import History, SendMessage, parse
-from .sending import store_message, store_note
-from .transaction import core_transaction
+from .sending import store_message, store_note, store_together
+from .transaction import core_transaction, on_postgres
 
 
 def send_message(user: User, data: object) -> dict:
@@ -42,18 +42,22 @@ def send_message(user: User, data: object) -> dict:
     now = utcnow()
     # A customer's sends go to their one room; an admin's to the room named.
     room_key = ("room", form.room_id) if user.is_admin else ("customer", user.id)
-    with send_slot(room_key):
-        # A room known to exist takes the one statement alone; else the room is made
-        # first, in the same transaction.
-        created = makes_own_room and not _room_known(user.id)
-        with core_transaction(one_statement=not created) as session:
-            if created:
-                created = create_own_room(session, user.id)
-            stored = store_message(session, user, form.room_id, form.body, form.client_id, now)
-        if stored is None and makes_own_room and not created:  # the room is gone: make it
-            with core_transaction() as session:
-                created = create_own_room(session, user.id)
-                stored = store_message(session, user, None, form.body, form.client_id, now)
+    created, stored = False, None
+    if makes_own_room and form.client_id is not None and on_postgres() and _room_known(user.id):
+        stored = _store_in_turn(user, form.body, form.client_id, now, room_key)
+    if stored is None:
+        with send_slot(room_key):
+            # A room known to exist takes the one statement alone; else the room is
+            # made first, in the same transaction.
+            created = makes_own_room and not _room_known(user.id)
+            with core_transaction(one_statement=not created) as session:
+                if created:
+                    created = create_own_room(session, user.id)
+                stored = store_message(session, user, form.room_id, form.body, form.client_id, now)
+            if stored is None and makes_own_room and not created:  # the room is gone
+                with core_transaction() as session:
+                    created = create_own_room(session, user.id)
+                    stored = store_message(session, user, None, form.body, form.client_id, now)
     if stored is None:
         raise NotFound("No such room.")
     if stored.message_id is None:  # a retry: the message is stored already
@@ -70,6 +74,79 @@ def send_message(user: User, data: object) -> dict:
             room_summary("customer", db.session.get(ChatRoom, stored.room_id)), stored.customer_id
         )
     return message
+
+
+# At most this many waiting sends of a room go into one statement.
+TOGETHER_MAX = 32
+
+
+class _Waiting:
+    """A send waiting for its room's turn; whoever holds the turn may store it."""
+
+    __slots__ = ("body", "client_id", "now", "done", "stored", "error")
+
+    def __init__(self, body: str, client_id: str, now) -> None:
+        self.body, self.client_id, self.now = body, client_id, now
+        self.done, self.stored, self.error = False, None, None
+
+
+def _store_in_turn(user: User, body: str, client_id: str, now, room_key):
+    """Store a customer's message in their room once it is the room's turn, together
+    with the room's other sends waiting then: one statement for all of them.
+
+    A send into a room waits while the send before it is in the database
+    (services/turns.py). Under a flood several wait at once; when one gets the turn it
+    stores every waiting send of the room (the oldest first, one client_id once), and
+    their own tasks, when their turn comes, find the work done and announce their
+    messages as usual. A failure answers every send of that statement alike; nothing
+    of it was stored. With nobody else waiting, it is the one statement of any send.
+
+    Returns the send's Stored, or None when the room was not found (the caller's
+    ordinary path then makes it)."""
+    config = current_app.config
+    deadline = time.monotonic() + config["CHAT_SEND_WAIT"]
+    turns = current_app.extensions["chat_room_turns"]
+    mine = _Waiting(body, client_id, now)
+    entry = turns.join(room_key, mine, timeout=config["CHAT_SEND_WAIT"])
+    if entry is None:
+        raise Busy()
+    try:
+        while not mine.done:
+            batch = turns.take(entry, TOGETHER_MAX, distinct=lambda w: w.client_id)
+            if not batch:  # cannot happen: our own send is still queued
+                raise RuntimeError("a send waiting for its turn was lost")
+            _store_batch(user, batch, deadline)
+    finally:
+        turns.release(room_key)
+    if mine.error is not None:
+        raise mine.error
+    return mine.stored
+
+
+def _store_batch(user: User, batch: list[_Waiting], deadline: float) -> None:
+    slots = current_app.extensions["chat_send_slots"]
+    try:
+        if not slots.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise Busy()
+        try:
+            with core_transaction(one_statement=True) as session:
+                if len(batch) == 1:
+                    w = batch[0]
+                    results = [store_message(session, user, None, w.body, w.client_id, w.now)]
+                else:
+                    results = store_together(
+                        session, user, [(w.body, w.client_id, w.now) for w in batch]
+                    ) or [None] * len(batch)
+        finally:
+            slots.release()
+    except BaseException as exc:  # every send of the statement gets the same answer
+        for w in batch:
+            w.error, w.done = exc, True
+        if not isinstance(exc, Exception):  # the task itself is being stopped
+            raise
+        return
+    for w, stored in zip(batch, results, strict=True):
+        w.stored, w.done = stored, True
 
 
 def _add_note(user: User, form: SendMessage) -> dict:

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ..models import ChatRoom, Message, User
-from .transaction import on_postgres, run_on_driver
+from .transaction import on_postgres, run_all_on_driver, run_on_driver
 
 # $1 author id, $2 room id (or NULL: a customer's own room), $3 body, $4 client id,
 # $5 the time, $6 whether a customer writes.
@@ -53,11 +53,52 @@ SELECT r.id AS room_id, r.customer_id, r.created_at AS room_created_at,
 """
 
 
+# Several messages of one customer into their own room, in one statement: the sends
+# that waited for the room's turn together (services/messages.py). $1 the customer's
+# id, $2 bodies, $3 client ids (distinct, none NULL), $4 times, in the order sent. One
+# row per message, in that order: its id (NULL for a client id stored before) and the
+# admins' unread count just after it; a reopened room shows on its first message.
+PG_SEND_TOGETHER = """
+WITH r AS (
+  SELECT id, customer_id, created_at, status, customer_read_id
+    FROM chat_rooms WHERE customer_id = $1 FOR UPDATE
+), b AS (
+  SELECT * FROM unnest($2::text[], $3::varchar[], $4::timestamptz[])
+    WITH ORDINALITY AS b(body, client_id, at, n)
+), m AS (
+  INSERT INTO messages (room_id, author_id, body, client_id, created_at)
+  SELECT r.id, $1, b.body, b.client_id, b.at FROM r, b ORDER BY b.n
+  ON CONFLICT (author_id, client_id) DO NOTHING
+  RETURNING id, client_id
+), k AS (
+  SELECT count(*) AS inserted, max(m.id) AS last_id, max(b.at) AS last_at
+    FROM m JOIN b ON b.client_id = m.client_id
+), u AS (
+  UPDATE chat_rooms SET
+    last_message_id = k.last_id,
+    last_activity_at = k.last_at,
+    status = 'open',
+    admin_unread = chat_rooms.admin_unread + k.inserted
+  FROM r, k WHERE chat_rooms.id = r.id AND k.inserted > 0
+  RETURNING chat_rooms.status, chat_rooms.admin_unread
+)
+SELECT r.id, r.customer_id, r.created_at, c.name, c.email,
+       mm.id, u.status, u.admin_unread - k.inserted + mm.nth,
+       (r.status = 'resolved' AND u.status = 'open' AND mm.nth = 1), r.customer_read_id
+  FROM r JOIN users c ON c.id = r.customer_id CROSS JOIN b CROSS JOIN k
+  LEFT JOIN (SELECT id, client_id, row_number() OVER (ORDER BY id) AS nth FROM m) mm
+    ON mm.client_id = b.client_id
+  LEFT JOIN u ON true
+ ORDER BY b.n
+"""
+
 # Prepared once per database connection (PostgreSQL then plans them once, too).
 PG_PREPARED = {
     "chat_send_as_customer": _pg_send("customer_id = $1 AND ($2 IS NULL OR id = $2)"),
     "chat_send_as_admin": _pg_send("id = $2"),
 }
+PG_SEND_TOGETHER_PARAMETERS = "(integer, text[], varchar[], timestamptz[])"
+PG_SEND_TOGETHER_EXECUTE = "EXECUTE chat_send_together(%s, %s, %s, %s)"
 
 
 PG_SEND_AS_CUSTOMER = "EXECUTE chat_send_as_customer(%s, %s, %s, %s, %s, %s)"
@@ -71,6 +112,9 @@ def prepare_on(connection: Connection) -> None:
         return
     for name, body in PG_PREPARED.items():
         connection.exec_driver_sql(f"PREPARE {name} {PG_PARAMETERS} AS {body}")
+    connection.exec_driver_sql(
+        f"PREPARE chat_send_together {PG_SEND_TOGETHER_PARAMETERS} AS {PG_SEND_TOGETHER}"
+    )
     connection.info["chat_prepared"] = True
 
 
@@ -116,6 +160,23 @@ def store_message(
         "by_customer": not author.is_admin,
     }
     return _store_on_sqlite(session, params)
+
+
+def store_together(
+    session: Connection, customer: User, sends: list[tuple[str, str, datetime]]
+) -> list[Stored] | None:
+    """Store several messages of one customer into their own room, in one statement
+    (PostgreSQL): `sends` are (body, client_id, time), client ids distinct. One Stored
+    per send, in order (message_id None: that client_id was stored before); None when
+    the customer has no room."""
+    prepare_on(session)
+    bodies, client_ids, times = (list(column) for column in zip(*sends, strict=True))
+    rows = run_all_on_driver(
+        session, PG_SEND_TOGETHER_EXECUTE, (customer.id, bodies, client_ids, times)
+    )
+    if not rows:
+        return None
+    return [Stored(*row) for row in rows]
 
 
 def _store_on_sqlite(session: Connection, p: dict) -> Stored | None:

@@ -49,8 +49,21 @@ def core_transaction(*, one_statement: bool = False) -> Iterator[Connection]:
 
 
 def run_on_driver(connection: Connection, statement: str, parameters: tuple) -> tuple | None:
+    """`_run_on_driver`'s first row (or None)."""
+    rows = _run_on_driver(connection, statement, parameters, all_rows=False)
+    return rows[0] if rows else None
+
+
+def run_all_on_driver(connection: Connection, statement: str, parameters: tuple) -> list:
+    """`_run_on_driver`'s rows."""
+    return _run_on_driver(connection, statement, parameters, all_rows=True)
+
+
+def _run_on_driver(
+    connection: Connection, statement: str, parameters: tuple, all_rows: bool
+) -> list:
     """Run one statement on the DBAPI cursor of `connection`, inside its transaction,
-    and return the first row.
+    and return its rows (the first only, unless `all_rows`).
 
     For the send, the hottest statement there is: SQLAlchemy's execution machinery
     (compiled-cache lookup, result metadata from the cursor's description, row
@@ -68,7 +81,10 @@ def run_on_driver(connection: Connection, statement: str, parameters: tuple) -> 
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(statement, parameters)
-        return cursor.fetchone()
+        if all_rows:
+            return cursor.fetchall()
+        row = cursor.fetchone()
+        return [row] if row is not None else []
     except connection.dialect.loaded_dbapi.Error as exc:
         if connection.dialect.is_disconnect(exc, dbapi_connection, cursor):
             connection.invalidate(exc)
