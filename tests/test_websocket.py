@@ -388,3 +388,49 @@ def test_writes_that_never_wait_find_the_os_socket_under_each_servers_green_one(
         timeout=60,
     )
     assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_a_pong_waits_for_the_rest_of_a_write_cut_short():
+    """The event loop's write that the socket took only part of keeps the write lock
+    until its rest is sent: a pong (or goodbye) from the reading task must not land in
+    the middle of that frame. Real sockets, real threads; the green socket's waiting
+    `sendall` is played by a select loop."""
+    import contextlib
+    import select
+    import threading
+    from types import SimpleNamespace
+
+    from app.sockets.websocket import PING, LeanWebSocket
+
+    class Waiting:
+        def __init__(self, raw):
+            self.raw = raw
+
+        def sendall(self, data):
+            view = memoryview(data)
+            while view:
+                select.select([], [self.raw], [], 5)
+                with contextlib.suppress(BlockingIOError):
+                    view = view[self.raw.send(view) :]
+
+    ws = LeanWebSocket(None, SimpleNamespace(max_http_buffer_size=MAX_MESSAGE))
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    ws.sock, ws._raw = Waiting(ours), ours
+    big = "x" * 3_000_000
+    rest = ws.write_now([big])
+    assert 0 < len(rest) < len(frame(big)), "the socket took part of the frame"
+    pong = threading.Thread(target=ws._control, args=(PING, b"hi"))
+    pong.start()
+    writer = threading.Thread(target=ws.write, args=(rest,))
+    writer.start()
+    received = bytearray()
+    expected = len(frame(big)) + len(frame(b"hi", 0xA))
+    peer.settimeout(5)
+    while len(received) < expected:
+        received += peer.recv(1 << 20)
+    writer.join(5)
+    pong.join(5)
+    assert bytes(received) == frame(big) + frame(b"hi", 0xA)
+    ours.close()
+    peer.close()

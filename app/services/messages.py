@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import and_, false, select
 from sqlalchemy.orm import joinedload
 
-from ..errors import Busy, Forbidden, NotFound, ValidationError
+from ..errors import Busy, Forbidden, InternalError, NotFound, ValidationError
 from ..extensions import db
 from ..models import ChatRoom, Message, User, utcnow
 from . import events
@@ -83,10 +83,10 @@ TOGETHER_MAX = 32
 class _Waiting:
     """A send waiting for its room's turn; whoever holds the turn may store it."""
 
-    __slots__ = ("body", "client_id", "now", "done", "stored", "error")
+    __slots__ = ("body", "client_id", "now", "deadline", "done", "stored", "error")
 
-    def __init__(self, body: str, client_id: str, now) -> None:
-        self.body, self.client_id, self.now = body, client_id, now
+    def __init__(self, body: str, client_id: str, now, deadline: float) -> None:
+        self.body, self.client_id, self.now, self.deadline = body, client_id, now, deadline
         self.done, self.stored, self.error = False, None, None
 
 
@@ -106,7 +106,7 @@ def _store_in_turn(user: User, body: str, client_id: str, now, room_key):
     config = current_app.config
     deadline = time.monotonic() + config["CHAT_SEND_WAIT"]
     turns = current_app.extensions["chat_room_turns"]
-    mine = _Waiting(body, client_id, now)
+    mine = _Waiting(body, client_id, now, deadline)
     entry = turns.join(room_key, mine, timeout=config["CHAT_SEND_WAIT"])
     if entry is None:
         raise Busy()
@@ -115,7 +115,8 @@ def _store_in_turn(user: User, body: str, client_id: str, now, room_key):
             batch = turns.take(entry, TOGETHER_MAX, distinct=lambda w: w.client_id)
             if not batch:  # cannot happen: our own send is still queued
                 raise RuntimeError("a send waiting for its turn was lost")
-            _store_batch(user, batch, deadline)
+            # A slot is waited for as long as the youngest send of the batch may wait.
+            _store_batch(user, batch, max(w.deadline for w in batch))
     finally:
         turns.release(room_key)
     if mine.error is not None:
@@ -139,12 +140,14 @@ def _store_batch(user: User, batch: list[_Waiting], deadline: float) -> None:
                     ) or [None] * len(batch)
         finally:
             slots.release()
-    except BaseException as exc:  # every send of the statement gets the same answer
+    except Exception as exc:  # every send of the statement gets the same answer
         for w in batch:
             w.error, w.done = exc, True
-        if not isinstance(exc, Exception):  # the task itself is being stopped
-            raise
         return
+    except BaseException:  # this task is being stopped: the others answer for themselves
+        for w in batch:  # (stored or not is unknown: a retry finds out, by its client_id)
+            w.error, w.done = InternalError(), True
+        raise
     for w, stored in zip(batch, results, strict=True):
         w.stored, w.done = stored, True
 

@@ -184,6 +184,19 @@ class LeanSocket(_StockSocket):
         finally:
             self._writing = False
 
+    def close(self, *args, **kwargs) -> None:
+        """Engine.IO's close, which queues the goodbye; and if a writer task is stuck
+        writing to a client that reads nothing, the WebSocket is ended after the ping
+        timeout anyway, which fails that write and ends the reading task."""
+        super().close(*args, **kwargs)
+        ws = self._ws
+        if ws is not None and self._writing:
+            self.server.start_background_task(self._end_later, ws)
+
+    def _end_later(self, ws) -> None:
+        self.server.sleep(self.server.ping_timeout)
+        _close_quietly(ws)  # nothing happens if it has ended meanwhile
+
     # --- the WebSocket transport ----------------------------------------------------
 
     def _websocket_handler(self, ws):

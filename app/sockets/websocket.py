@@ -98,6 +98,7 @@ class LeanWebSocket:
         self._parts_opcode = TEXT
         self._parts_size = 0
         self._write_lock = threading.Lock()  # cooperative under both servers' patching
+        self._rest_pending = False  # write_now was cut short and holds the lock
         self._ended = False  # the connection is over for reading
         self._close_sent = False
 
@@ -254,20 +255,38 @@ class LeanWebSocket:
 
     def write_now(self, messages) -> bytes:
         """Frame the messages and write what the socket takes without waiting (the
-        event loop calls this between tasks); return the bytes it did not take."""
+        event loop calls this between tasks); return the bytes it did not take.
+
+        A write cut short keeps the write lock: `write` must send the rest before any
+        other frame (a pong, a goodbye) may go, or it would land inside a frame."""
         if self._close_sent:
             raise OSError("the WebSocket is closed")
         data = b"".join(map(frame, messages))
-        if self._raw is None or self._write_lock.locked():  # never split another write
-            return data
+        if self._raw is None or not self._write_lock.acquire(False):
+            return data  # another write is under way: the writer task sends these after
         try:
             sent = self._raw.send(data)
         except BlockingIOError:
-            return data
+            sent = 0
+        except BaseException:
+            self._write_lock.release()
+            raise
+        if sent == 0 or sent == len(data):
+            self._write_lock.release()
+            return data[sent:]
+        self._rest_pending = True  # the lock stays held until `write` sends the rest
         return data[sent:]
 
     def write(self, data: bytes) -> None:
-        """Write bytes already framed, waiting (cooperatively) until all are taken."""
+        """Write bytes already framed (the rest of a `write_now` first of all), waiting
+        cooperatively until all are taken."""
+        if self._rest_pending:  # under the lock write_now kept
+            try:
+                self.sock.sendall(data)
+            finally:
+                self._rest_pending = False
+                self._write_lock.release()
+            return
         if self._close_sent:
             raise OSError("the WebSocket is closed")
         self._write(data)
