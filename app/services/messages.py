@@ -125,21 +125,15 @@ def _store_in_turn(user: User, body: str, client_id: str, now, room_key):
 
 
 def _store_batch(user: User, batch: list[_Waiting], deadline: float) -> None:
-    slots = current_app.extensions["chat_send_slots"]
     try:
-        if not slots.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-            raise Busy()
-        try:
-            with core_transaction(one_statement=True) as session:
-                if len(batch) == 1:
-                    w = batch[0]
-                    results = [store_message(session, user, None, w.body, w.client_id, w.now)]
-                else:
-                    results = store_together(
-                        session, user, [(w.body, w.client_id, w.now) for w in batch]
-                    ) or [None] * len(batch)
-        finally:
-            slots.release()
+        with connection_slot(deadline), core_transaction(one_statement=True) as session:
+            if len(batch) == 1:
+                w = batch[0]
+                results = [store_message(session, user, None, w.body, w.client_id, w.now)]
+            else:
+                results = store_together(
+                    session, user, [(w.body, w.client_id, w.now) for w in batch]
+                ) or [None] * len(batch)
     except Exception as exc:  # every send of the statement gets the same answer
         for w in batch:
             w.error, w.done = exc, True
@@ -171,23 +165,30 @@ def _add_note(user: User, form: SendMessage) -> dict:
 @contextmanager
 def send_slot(room_key=None) -> Iterator[None]:
     """The room's turn (services/turns.py), then one of the database connections sends
-    may hold (all but DATABASE_POOL_RESERVED, which stay for reads); both waited for at
-    most CHAT_SEND_WAIT seconds in all, else `Busy`."""
+    may hold; both waited for at most CHAT_SEND_WAIT seconds in all, else `Busy`."""
     deadline = time.monotonic() + current_app.config["CHAT_SEND_WAIT"]
     turns = current_app.extensions["chat_room_turns"]
     if room_key is not None and not turns.acquire(room_key, deadline - time.monotonic()):
         raise Busy()
     try:
-        slots = current_app.extensions["chat_send_slots"]
-        if not slots.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-            raise Busy()
-        try:
+        with connection_slot(deadline):
             yield
-        finally:
-            slots.release()
     finally:
         if room_key is not None:
             turns.release(room_key)
+
+
+@contextmanager
+def connection_slot(deadline: float) -> Iterator[None]:
+    """One of the database connections sends may hold (all but DATABASE_POOL_RESERVED,
+    which stay for reads), waited for until `deadline` (monotonic), else `Busy`."""
+    slots = current_app.extensions["chat_send_slots"]
+    if not slots.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+        raise Busy()
+    try:
+        yield
+    finally:
+        slots.release()
 
 
 def _room_known(customer_id: int) -> bool:
