@@ -1,7 +1,7 @@
 // The admin inbox: every customer's room, live, and the open conversation.
-import {
-  Conversation, avatar, call, connectChat, el, formatTime, loadWhenVisible, readMe, showConnection,
-} from "./common.js";
+import { Conversation } from "./conversation.js";
+import { avatar, el, formatTime, loadWhenVisible } from "./dom.js";
+import { call, connectChat, readMe, showConnection } from "./session.js";
 import { cannedReplies } from "./canned.js";
 import {
   alertSettings, announce, askForNotifications, notificationsAllowed, saveAlertSettings,

@@ -2,7 +2,8 @@
 // saved answers (arrows to choose, Enter or Tab to insert, Esc to close), and the
 // "Saved replies" dialog adds, changes and deletes them. The list comes from the
 // server and is kept current by its `canned_replies` broadcasts.
-import { call, el } from "./common.js";
+import { el } from "./dom.js";
+import { call } from "./session.js";
 
 const $ = (id) => document.getElementById(id);
 

@@ -1,5 +1,6 @@
 // The customer's page: their one conversation with the support team.
-import { Conversation, call, connectChat, readMe, showConnection } from "./common.js";
+import { Conversation } from "./conversation.js";
+import { call, connectChat, readMe, showConnection } from "./session.js";
 
 const me = readMe();
 const $ = (id) => document.getElementById(id);

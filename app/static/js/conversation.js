@@ -1,162 +1,15 @@
-// Shared by the customer page and the admin inbox: the socket, acknowledgements,
-// token renewal, the message list and the composer. User text is only ever set with
-// textContent: nothing a user typed becomes HTML.
-
-export const ACK_TIMEOUT_MS = 10000;
-
-export function readMe() {
-  return JSON.parse(document.getElementById("me").textContent);
-}
-
-export function el(tag, options = {}, ...children) {
-  const node = document.createElement(tag);
-  if (options.className) node.className = options.className;
-  if (options.text !== undefined) node.textContent = options.text;
-  for (const [name, value] of Object.entries(options.attrs || {})) node.setAttribute(name, value);
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
-
-export function formatTime(iso) {
-  const date = new Date(iso);
-  const today = new Date();
-  const sameDay = date.toDateString() === today.toDateString();
-  return sameDay
-    ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
-    : date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
-}
-
-// "Today", "Yesterday", or the date ("Nov 28"; with the year when it is not this one).
-export function dayLabel(date, now = new Date()) {
-  const startOf = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
-  const days = Math.round((startOf(now) - startOf(date)) / 86400000);
-  if (days === 0) return "Today";
-  if (days === 1) return "Yesterday";
-  const options = { month: "short", day: "numeric" };
-  if (date.getFullYear() !== now.getFullYear()) options.year = "numeric";
-  return date.toLocaleDateString([], options);
-}
-
-function fullDate(iso) {
-  return new Date(iso).toLocaleString([], { dateStyle: "full", timeStyle: "short" });
-}
+// One conversation on screen, for both pages: the message list, history, sends in
+// order with their retries, the composer and its draft, typing and read marks. User
+// text is only ever set with textContent: nothing a user typed becomes HTML.
+import { dayLabel, el, formatTime, fullDate, loadWhenVisible } from "./dom.js";
+import { call } from "./session.js";
 
 // Messages from one author within this many minutes read as one group.
 const GROUP_MINUTES = 5;
 
-// A person's initials for their avatar ("Amara Okafor" -> "AO"), from text only.
-export function initials(name) {
-  const words = String(name || "?").trim().split(/\s+/).filter(Boolean);
-  const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
-  return letters.map((w) => [...w][0].toUpperCase()).join("") || "?";
-}
-
-export function avatar(name) {
-  return el("span", { className: "avatar", text: initials(name), attrs: { "aria-hidden": "true" } });
-}
-
 export function newClientId() {
   if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
   return `c-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
-}
-
-function readCookie(name) {
-  const match = document.cookie.split("; ").find((part) => part.startsWith(`${name}=`));
-  return match ? decodeURIComponent(match.slice(name.length + 1)) : null;
-}
-
-// Ask for a new pair of cookies with the HttpOnly refresh cookie (CSRF double submit).
-// Every refresh spends the refresh token, and spending one twice ends the session, so
-// the tabs of one browser take turns (Web Locks). A tab that waited finds that another
-// tab has already renewed (the readable CSRF twin of the access cookie changed) and
-// simply reconnects with the new cookie.
-async function renewAccessCookie(seenCsrf) {
-  const renew = async () => {
-    if (readCookie("csrf_access_token") !== seenCsrf) return true;
-    try {
-      const response = await fetch("/api/auth/refresh", {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "X-CSRF-TOKEN": readCookie("csrf_refresh_token") || "" },
-      });
-      return response.ok;
-    } catch {
-      return false;
-    }
-  };
-  if (navigator.locks) return navigator.locks.request("chat-session-renewal", renew);
-  return renew();
-}
-
-// Emit with an acknowledgement; a lost answer becomes an error, never a hang.
-export function call(socket, event, payload) {
-  return new Promise((resolve) => {
-    socket.timeout(ACK_TIMEOUT_MS).emit(event, payload, (err, ack) => {
-      if (err) resolve({ ok: false, error: { code: "timeout", message: "No answer from the server." } });
-      else resolve(ack);
-    });
-  });
-}
-
-// The /chat socket. The page's HttpOnly access cookie proves who we are; when the
-// server refuses it or says the session expired, renew it once and connect again.
-export function connectChat({ onConnect, onState }) {
-  const socket = io("/chat", { withCredentials: true });
-  let renewals = 0;
-  const setState = (state, text) => onState && onState(state, text);
-
-  const renewAndReconnect = async () => {
-    const seenCsrf = readCookie("csrf_access_token");
-    setState("reconnecting", "Renewing your session…");
-    renewals += 1;
-    if (renewals > 3 || !(await renewAccessCookie(seenCsrf))) {
-      window.location.assign("/login");
-      return;
-    }
-    socket.connect();
-  };
-
-  socket.on("connect", () => {
-    renewals = 0;
-    setState("connected", "Connected");
-    onConnect();
-  });
-  socket.on("disconnect", (reason) => {
-    if (reason === "io client disconnect") return;
-    setState("reconnecting", "Reconnecting…");
-  });
-  socket.on("connect_error", (err) => {
-    if (err && err.message === "unauthorized") renewAndReconnect();
-    else if (err && err.message === "too_many_connections") {
-      setState("offline", "Too many tabs open — close one, then reload this page.");
-    } else {
-      setState("offline", "Offline — retrying…");
-      // A refusal by the server (`unavailable`: restarting, or its database is away)
-      // is final for socket.io-client; try again after a short, jittered pause.
-      if (!socket.active) setTimeout(() => socket.connect(), 1000 + Math.random() * 2000);
-    }
-  });
-  socket.on("session_expired", () => renewAndReconnect());
-  socket.io.on("reconnect_failed", () => setState("offline", "Offline"));
-  return socket;
-}
-
-// The connection pill, and the page's own state: while it is offline a full-width banner
-// says so and what the page shows of others' presence is greyed out (it may be stale).
-export function showConnection(node, state, text) {
-  node.dataset.state = state;
-  node.textContent = text;
-  document.body.dataset.connection = state;
-  let banner = document.getElementById("offline-banner");
-  if (!banner) {
-    banner = el("p", { className: "offline-banner", attrs: { role: "status", id: "offline-banner" } });
-    banner.hidden = true;
-    document.querySelector(".topbar").after(banner);
-  }
-  banner.hidden = state !== "offline";
-  if (state === "offline") {
-    banner.textContent = `${text} Your messages and drafts are kept and go out once you are back.`;
-  }
 }
 
 // A list of messages kept in id order, with sends that wait for their ack.
@@ -460,32 +313,6 @@ export async function loadOlder(socket, list, roomId, button) {
   list.addAll(page.messages);
   box.scrollTop = box.scrollHeight - fromBottom;
   button.hidden = !page.has_more;
-}
-
-// Run `load` whenever `button` (a "Load earlier" or "Load more" button, kept for
-// keyboard users) scrolls into view: older messages load as one scrolls up, older
-// rooms as one scrolls down. One load at a time; a page too short to scroll keeps
-// loading until the button is out of view or gone.
-export function loadWhenVisible(button, load) {
-  if (!("IntersectionObserver" in window)) return;
-  let busy = false;
-  const observer = new IntersectionObserver(async (entries) => {
-    if (busy || button.hidden || !entries.some((e) => e.isIntersecting)) return;
-    busy = true;
-    try {
-      await load();
-    } finally {
-      busy = false;
-      observer.unobserve(button); // observing again reports where the button is now
-      observer.observe(button);
-    }
-  });
-  observer.observe(button);
-  // A hidden button has no box; look again whenever it is shown.
-  new MutationObserver(() => {
-    observer.unobserve(button);
-    observer.observe(button);
-  }).observe(button, { attributes: true, attributeFilter: ["hidden"] });
 }
 
 export async function loadNewest(socket, list, roomId, button) {

@@ -1,0 +1,73 @@
+// DOM helpers for both pages: element creation, avatars, times and dates, and loading
+// when a button scrolls into view. Text is only ever set with textContent: nothing a
+// user typed becomes HTML.
+
+export function el(tag, options = {}, ...children) {
+  const node = document.createElement(tag);
+  if (options.className) node.className = options.className;
+  if (options.text !== undefined) node.textContent = options.text;
+  for (const [name, value] of Object.entries(options.attrs || {})) node.setAttribute(name, value);
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+export function formatTime(iso) {
+  const date = new Date(iso);
+  const today = new Date();
+  const sameDay = date.toDateString() === today.toDateString();
+  return sameDay
+    ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+// "Today", "Yesterday", or the date ("Nov 28"; with the year when it is not this one).
+export function dayLabel(date, now = new Date()) {
+  const startOf = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  const days = Math.round((startOf(now) - startOf(date)) / 86400000);
+  if (days === 0) return "Today";
+  if (days === 1) return "Yesterday";
+  const options = { month: "short", day: "numeric" };
+  if (date.getFullYear() !== now.getFullYear()) options.year = "numeric";
+  return date.toLocaleDateString([], options);
+}
+
+export function fullDate(iso) {
+  return new Date(iso).toLocaleString([], { dateStyle: "full", timeStyle: "short" });
+}
+
+// A person's initials for their avatar ("Amara Okafor" -> "AO"), from text only.
+export function initials(name) {
+  const words = String(name || "?").trim().split(/\s+/).filter(Boolean);
+  const letters = words.length > 1 ? [words[0], words[words.length - 1]] : words;
+  return letters.map((w) => [...w][0].toUpperCase()).join("") || "?";
+}
+
+export function avatar(name) {
+  return el("span", { className: "avatar", text: initials(name), attrs: { "aria-hidden": "true" } });
+}
+
+// Run `load` whenever `button` (a "Load earlier" or "Load more" button, kept for
+// keyboard users) scrolls into view: older messages load as one scrolls up, older
+// rooms as one scrolls down. One load at a time; a page too short to scroll keeps
+// loading until the button is out of view or gone.
+export function loadWhenVisible(button, load) {
+  if (!("IntersectionObserver" in window)) return;
+  let busy = false;
+  const observer = new IntersectionObserver(async (entries) => {
+    if (busy || button.hidden || !entries.some((e) => e.isIntersecting)) return;
+    busy = true;
+    try {
+      await load();
+    } finally {
+      busy = false;
+      observer.unobserve(button); // observing again reports where the button is now
+      observer.observe(button);
+    }
+  });
+  observer.observe(button);
+  // A hidden button has no box; look again whenever it is shown.
+  new MutationObserver(() => {
+    observer.unobserve(button);
+    observer.observe(button);
+  }).observe(button, { attributes: true, attributeFilter: ["hidden"] });
+}
