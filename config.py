@@ -130,7 +130,7 @@ class Config:
         # and closes a socket whose pong is SOCKETIO_PING_TIMEOUT seconds late.
         self.SOCKETIO_PING_INTERVAL = _positive_seconds(env, "SOCKETIO_PING_INTERVAL", 25.0)
         self.SOCKETIO_PING_TIMEOUT = _positive_seconds(env, "SOCKETIO_PING_TIMEOUT", 20.0)
-        # Overload (app/sockets/admission.py): sends are answered busy once those in
+        # Overload (app/serving.py, Admission): sends are answered busy once those in
         # flight would take longer than this to finish; a send waits at most
         # CHAT_SEND_WAIT for a database connection, and sends leave
         # DATABASE_POOL_RESERVED connections to reads.

@@ -46,6 +46,6 @@ from app.extensions import socketio  # noqa: E402
 app = create_app()
 
 if __name__ == "__main__":
-    from app.lifecycle import serve
+    from app.serving import serve
 
     serve(app, socketio)

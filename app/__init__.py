@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from pathlib import Path
 
 from flask import Flask
 
 from config import load_config
+
+from .concurrency import async_mode, run_later
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,7 @@ def register_extensions(app: Flask) -> None:
     from .registry import MemoryRegistry
     from .services.limits import MemoryLimiter, TypingGate
     from .services.turns import Turns
+    from .serving import Admission, InFlight
 
     db.init_app(app)
     with app.app_context():
@@ -70,22 +72,15 @@ def register_extensions(app: Flask) -> None:
     app.extensions["chat_customers_with_room"] = set()
     # One send per room at a time goes to the database (services/turns.py).
     app.extensions["chat_room_turns"] = Turns()
-    # Sends may hold all but the reserved connections (app/sockets/admission.py).
+    # Sends may hold all but the reserved connections (app/serving.py, admitted).
     pool_size = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_size", 5)
     app.extensions["chat_send_slots"] = threading.BoundedSemaphore(
         max(1, pool_size - app.config["DATABASE_POOL_RESERVED"])
     )
-
-
-def run_later(delay: float, function) -> None:
-    """Call `function` after `delay` seconds on a background task of the server."""
-    from .extensions import socketio
-
-    def later():
-        socketio.sleep(delay)
-        function()
-
-    socketio.start_background_task(later)
+    app.extensions["chat_in_flight"] = InFlight()
+    app.extensions["chat_admission"] = Admission(
+        app.config["CHAT_SHED_AFTER"], app.config["CHAT_SENDS_ALWAYS_ADMITTED"]
+    )
 
 
 def register_blueprints(app: Flask) -> None:
@@ -109,25 +104,21 @@ def register_errors(app: Flask) -> None:
 def register_sockets(app: Flask) -> None:
     from .extensions import socketio
     from .services import events
-    from .sockets import register_namespaces, transport
+    from .sockets import register_namespaces
     from .wire import OrjsonForSocketIO, without_websocket_compression
 
-    async_mode = running_async_mode()
-    transport.install(async_mode)  # no parked writer or pinger per socket
-    queue = {}
-    if app.config["REDIS_URL"]:
-        from .redis_pool import BoundedRedisManager
-
-        queue["client_manager"] = BoundedRedisManager(
-            app.config["REDIS_URL"],
-            app.config["REDIS_POOL_SIZE"],
-            app.config["REDIS_POOL_TIMEOUT"],
-            channel="flask-socketio",
-        )
+    queue, size = {}, None
+    if app.config["REDIS_URL"]:  # several processes: emits go through Redis
+        size = app.config["REDIS_POOL_SIZE"]
+        # redis-py fails a command at once when its pool is used up: the emits take
+        # turns for the pool's connections instead (services/events.py); +1 is the
+        # listener's subscription.
+        queue["client_manager"] = socketio_redis_manager(app.config["REDIS_URL"], size + 1)
+    events.publish_in_turns(size)
     socketio.init_app(
         app,
         json=OrjsonForSocketIO,
-        async_mode=async_mode,
+        async_mode=async_mode(),
         **queue,
         max_http_buffer_size=app.config["SOCKETIO_MAX_HTTP_BUFFER_SIZE"],
         ping_interval=app.config["SOCKETIO_PING_INTERVAL"],
@@ -139,24 +130,16 @@ def register_sockets(app: Flask) -> None:
         namespaces=[events.NAMESPACE],  # `/` and any other namespace are refused
         manage_session=False,
     )
-    transport.install_websocket(socketio.server.eio)  # RFC 6455 framing of our own
     register_namespaces(app)
     app.wsgi_app = without_websocket_compression(app.wsgi_app)
 
 
-def running_async_mode() -> str:
-    """The concurrency model this process was set up for by wsgi.py's patching.
+def socketio_redis_manager(url: str, connections: int):
+    import socketio as python_socketio
 
-    `python wsgi.py` patches for eventlet or gevent first; `flask run`, the CLI and
-    the tests patch nothing and get plain threads.
-    """
-    eventlet = sys.modules.get("eventlet.patcher")
-    if eventlet is not None and eventlet.is_monkey_patched("socket"):
-        return "eventlet"
-    gevent = sys.modules.get("gevent.monkey")
-    if gevent is not None and gevent.is_module_patched("socket"):
-        return "gevent"
-    return "threading"
+    return python_socketio.RedisManager(
+        url, channel="flask-socketio", redis_options={"max_connections": connections}
+    )
 
 
 def register_cli(app: Flask) -> None:

@@ -3,7 +3,7 @@
     .venv/bin/python bench/refusal_cost.py --mode gevent
     .venv/bin/python bench/refusal_cost.py --mode eventlet --rates 1000 2000 4000
 
-Under a flood a process refuses most sends (app/sockets/admission.py), and what a
+Under a flood a process refuses most sends (app/serving.py, Admission), and what a
 refusal costs is what the flood takes from the sends it serves (issue 8: 3x capacity,
 two refusals per message served). Builds a fresh database (bench_refusal) with 20
 customers, starts `python wsgi.py` on one core (this process, the clients, on the

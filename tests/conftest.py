@@ -77,7 +77,7 @@ TABLES = ("canned_replies", "token_families", "messages", "chat_rooms", "users")
 @pytest.fixture(autouse=True)
 def clean_tables(app):
     """Every test starts with empty tables and nobody connected."""
-    from app import run_later
+    from app.concurrency import run_later
     from app.extensions import db, limiter
     from app.registry import MemoryRegistry
     from app.services.limits import MemoryLimiter, TypingGate

@@ -1,5 +1,5 @@
 """The overload and shutdown answers, through the real Socket.IO stack (Flask-SocketIO's
-test client goes through the same Engine.IO message handler as a WebSocket does).
+test client goes through the same namespace dispatch as a WebSocket does).
 tests/test_faults.py measures them under real load."""
 
 from __future__ import annotations
@@ -8,9 +8,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
-from app.lifecycle import in_flight
 from app.models import Message
-from app.sockets.admission import SEND_PACKET, Admission
+from app.serving import Admission, in_flight
 from tests.conftest import drain, emit
 
 BUSY = {
@@ -68,28 +67,40 @@ def test_admission_sheds_only_past_what_it_serves_in_time():
     assert admission.overloaded()  # 54 in flight >= 50
 
 
-def test_reads_pause_only_while_the_process_is_past_its_capacity(app):
-    """The reading tasks ask before each read (app/sockets/transport.py): a pause while
-    sends are being refused, none otherwise."""
-    from app.extensions import socketio
-    from app.sockets.admission import READ_PAUSE
-
+def test_a_shed_send_is_answered_before_its_payload_is_read(app, connect, customer):
+    """Shedding comes first in the namespace's dispatch: a payload that would be refused
+    as invalid is answered busy all the same, at the cost of a counter."""
+    client = connect(customer)
     admission: Admission = app.extensions["chat_admission"]
-    ask = socketio.server.eio.chat_read_pause
-    assert ask() == 0.0
+    shed = admission.shed
     admission.in_flight += admission.always_admitted
     try:
-        assert ask() == READ_PAUSE > 0
+        ack = emit(client, "send_message", {"body": ""})  # invalid, and never parsed
+        other = emit(client, "list_rooms", {})  # only sends are shed
     finally:
         admission.in_flight -= admission.always_admitted
-    assert ask() == 0.0
+    assert ack == BUSY and admission.shed == shed + 1
+    assert other["ok"] is True
+    assert emit(client, "send_message", {"body": ""})["error"]["code"] == "validation_error"
 
 
-def test_the_busy_check_reads_only_send_message_packets():
-    assert SEND_PACKET.match('2/chat,17["send_message",{"body":"x"}]').group(1) == "17"
-    assert SEND_PACKET.match('2/chat,17["history",{"room_id":1}]') is None
-    assert SEND_PACKET.match('2/chat,["send_message",{"body":"x"}]') is None  # no ack asked
-    assert SEND_PACKET.match('2/other,3["send_message",{}]') is None
+def test_an_admitted_send_is_in_flight_while_it_is_handled(app, connect, customer):
+    client = connect(customer)
+    admission: Admission = app.extensions["chat_admission"]
+    seen = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        seen.append(admission.in_flight)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert emit(client, "send_message", {"body": "counted"})["ok"]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert seen and set(seen) == {1}, "every statement of the send ran while it was counted"
+    assert admission.in_flight == 0
 
 
 def test_a_send_that_finds_no_free_connection_in_time_is_answered_busy(app, connect, customer):

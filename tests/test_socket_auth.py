@@ -115,7 +115,7 @@ def test_refused_connection_leaves_nothing_behind(app, connect, customer, admin)
 def test_connect_handler_error_refuses_and_runs_once(app, connect, customer, monkeypatch):
     """A crash inside the handler (even a TypeError, which Flask-SocketIO would answer
     by calling the handler again without `auth`) must refuse the socket, once."""
-    import app.sockets as sockets
+    import app.sockets.namespace as sockets
 
     calls = []
 
@@ -177,7 +177,7 @@ def test_deleting_an_account_closes_its_sockets(app, connect, users, customer, o
 
 
 def test_failure_after_registration_leaves_nobody_online(app, connect, customer, monkeypatch):
-    import app.sockets as sockets
+    import app.sockets.namespace as sockets
 
     def explode(*args, **kwargs):
         raise RuntimeError("injected failure after the socket was registered")

@@ -117,11 +117,10 @@ def typing(user: User, data: object) -> None:
     payloads = {state: typing_view(room.id, user, state) for state in (True, False)}
     customer_id, user_id = room.customer_id, user.id
     db.session.rollback()  # release the connection before the emit: nothing to keep
-    app = current_app._get_current_object()
+    registry = current_registry()
 
     def forward(state: bool) -> None:  # now, or later from a background task
-        with app.app_context():
-            typists = sorted(current_registry().sids_of(user_id))
-            events.typing(payloads[state], customer_id, typists)
+        typists = sorted(registry.sids_of(user_id))
+        events.typing(payloads[state], customer_id, typists)
 
-    app.extensions["chat_typing_gate"].offer((user_id, room.id), form.is_typing, forward)
+    current_app.extensions["chat_typing_gate"].offer((user_id, room.id), form.is_typing, forward)

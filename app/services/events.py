@@ -9,6 +9,9 @@ socket, `customers` every customer socket.
 
 from __future__ import annotations
 
+import threading
+from contextlib import nullcontext
+
 from ..extensions import socketio
 
 NAMESPACE = "/chat"
@@ -26,8 +29,24 @@ def room_audience(customer_id: int) -> list[str]:
     return [user_channel(customer_id), ADMINS]
 
 
+# With Redis (REDIS_URL), each emit is a publish that holds one of the pool's connections
+# for a round trip. redis-py refuses a command at once when they are all in use, so past
+# capacity (a thousand sockets closing together, a flood of acks) emits would be lost:
+# instead they take turns, at most as many at once as the pool has connections.
+_publishing = nullcontext()
+
+
+def publish_in_turns(connections: int | None) -> None:
+    """Let at most `connections` emits publish at once (the Redis pool's size); None:
+    no bound (one process, no Redis). Set by `create_app`, like the socketio object's
+    own message queue, for the whole process."""
+    global _publishing
+    _publishing = threading.BoundedSemaphore(connections) if connections else nullcontext()
+
+
 def _emit(event: str, payload: dict, to, skip_sid=None) -> None:
-    socketio.emit(event, payload, to=to, namespace=NAMESPACE, skip_sid=skip_sid)
+    with _publishing:
+        socketio.emit(event, payload, to=to, namespace=NAMESPACE, skip_sid=skip_sid)
 
 
 def message_sent(message: dict, customer_id: int, admin_room: dict) -> None:
@@ -88,4 +107,5 @@ def customer_room_changed(customer_room: dict, customer_id: int) -> None:
 def session_expired(sid: str) -> None:
     """Tell one socket its token has ended, then close it."""
     _emit("session_expired", {}, sid)
-    socketio.server.disconnect(sid, namespace=NAMESPACE)
+    with _publishing:  # with Redis, a disconnect of another process's socket publishes
+        socketio.server.disconnect(sid, namespace=NAMESPACE)

@@ -1,8 +1,7 @@
 """Accounts: sign-up, credentials, admins.
 
 Hashing a password (scrypt, ~100 ms of CPU) runs on a real OS thread, never on the
-thread that serves every socket: eventlet's `tpool` or gevent's threadpool hands the
-work to a thread, and the event loop goes on serving while it runs.
+thread that serves every socket (app/concurrency.py, `off_the_loop`).
 """
 
 from __future__ import annotations
@@ -14,25 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..concurrency import off_the_loop
 from ..errors import Conflict, Unauthorized
-from ..extensions import db, socketio
+from ..extensions import db
 from ..models import User
 from .schemas import Login, Register, parse
 from .transaction import transaction
-
-
-def off_the_loop(function, *args):
-    """Run a CPU-heavy function on an OS thread and wait for it cooperatively."""
-    mode = socketio.server.eio.async_mode if socketio.server else "threading"
-    if mode == "eventlet":
-        from eventlet import tpool
-
-        return tpool.execute(function, *args)
-    if mode == "gevent":
-        import gevent
-
-        return gevent.get_hub().threadpool.apply(function, args)
-    return function(*args)  # plain threads: this already is an OS thread
 
 
 def hash_password(password: str) -> str:

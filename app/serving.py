@@ -1,8 +1,19 @@
-"""Serving one process with `python wsgi.py`, and stopping it without losing a message.
+"""Serving one process: what it takes on, and stopping it without losing a message.
 
-On SIGTERM (or Ctrl-C) the server stops accepting connections, lets the events in
-flight finish (their commits and acks), and exits; the clients see their transport
-drop and reconnect (with their built-in jitter) to whatever serves next.
+- `InFlight` counts the socket events being handled, so that a SIGTERM (or Ctrl-C) lets
+  them finish (their commits and acks) before the process exits; the clients see their
+  transport drop and reconnect (with their built-in jitter) to whatever serves next.
+- `Admission` is overload: a process answers at once what it cannot serve in time
+  (docs/DECISIONS.md, "Overload"). A send is admitted while the sends already being
+  handled would be done within `CHAT_SHED_AFTER` seconds at the rate this process has
+  been finishing them (and always while fewer than `CHAT_SENDS_ALWAYS_ADMITTED` are in
+  flight). Past that it is answered `rate_limited` ("busy") before any of its work is
+  done (app/sockets/namespace.py).
+- `admitted(room_key)`: a send's turn in its room (app/turns.py) and one of the database
+  connections sends may hold (all but `DATABASE_POOL_RESERVED`, which keep `history`,
+  `list_rooms` and `/healthz` answering under any flood), both within `CHAT_SEND_WAIT`
+  seconds, else `rate_limited`.
+- `serve`: `python wsgi.py` under eventlet or gevent.
 """
 
 from __future__ import annotations
@@ -13,11 +24,22 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_socketio import SocketIO
 
+from .errors import Busy
+
 DRAIN_SECONDS = 10.0
+
+# The answers to a send that is not taken on.
+BUSY = {"ok": False, "error": Busy().to_dict()}
+RESTARTING = {
+    "ok": False,
+    "error": Busy("The server is restarting; try again in a moment.").to_dict(),
+}
 
 
 class InFlight:
@@ -44,10 +66,71 @@ class InFlight:
 
 
 def in_flight(app: Flask) -> InFlight:
-    tracker = app.extensions.get("chat_in_flight")
-    if tracker is None:  # made once, not on every event
-        tracker = app.extensions["chat_in_flight"] = InFlight()
-    return tracker
+    return app.extensions["chat_in_flight"]
+
+
+class Admission:
+    """Counts the sends in flight (`with admission:` around each admitted one) and the
+    rate at which they are served; says when to shed."""
+
+    def __init__(self, shed_after: float, always_admitted: int, clock=time.monotonic):
+        self.shed_after = shed_after
+        self.always_admitted = always_admitted
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.shed = 0  # sends answered busy, since start
+        self._rate = 0.0  # sends finished per second, over the last full second
+        self._window_start = clock()
+        self._finished_in_window = 0
+
+    def overloaded(self) -> bool:
+        return self.in_flight >= max(self.always_admitted, self._rate * self.shed_after)
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def refused(self) -> None:
+        with self._lock:
+            self.shed += 1
+
+    def served(self) -> None:
+        """One send stored and answered ok: the rate counts only these, not refusals."""
+        with self._lock:
+            self._finished_in_window += 1
+            now = self.clock()
+            elapsed = now - self._window_start
+            if elapsed >= 1.0:
+                self._rate = self._finished_in_window / elapsed
+                self._window_start, self._finished_in_window = now, 0
+
+
+@contextmanager
+def admitted(room_key: Hashable | None = None) -> Iterator[None]:
+    """The room's turn (app/turns.py: one send per room in the database at a time),
+    then one of the database connections sends may hold; both waited for at most
+    CHAT_SEND_WAIT seconds in all, else `Busy`."""
+    app = current_app
+    deadline = time.monotonic() + app.config["CHAT_SEND_WAIT"]
+    turns = app.extensions["chat_room_turns"]
+    slots = app.extensions["chat_send_slots"]
+    if room_key is not None and not turns.acquire(room_key, deadline - time.monotonic()):
+        raise Busy()
+    try:
+        if not slots.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise Busy()
+        try:
+            yield
+        finally:
+            slots.release()
+    finally:
+        if room_key is not None:
+            turns.release(room_key)
 
 
 def serve(app: Flask, socketio: SocketIO) -> None:
@@ -181,21 +264,30 @@ def _serve_gevent(app, socketio, host, port, log) -> None:
             super().__init__(sock, address, server, rfile)
 
         def run_application(self):
-            upgrade = self.environ.get("HTTP_UPGRADE", "").lower() == "websocket"
-            if not upgrade:
+            """A WebSocket request ends when its WebSocket does, and nothing more may
+            be written onto that connection.
+
+            Engine.IO answers a WebSocket that upgraded a polling session with a 200
+            when it ends, and a handler that raised (an empty text frame does:
+            docs/DECISIONS.md) would get a 500 page; pywsgi would write either as HTTP
+            into the WebSocket's byte stream, which browsers report as an invalid
+            frame. A refused upgrade (400) is sent as usual."""
+            if self.environ.get("HTTP_UPGRADE", "").lower() != "websocket":
                 return super().run_application()
-            self.result = self.application(self.environ, self.start_response)
+            try:
+                self.result = self.application(self.environ, self.start_response)
+            except Exception:
+                app.logger.exception("a WebSocket ended with an error")
+                self.close_connection = True
+                self.result = None
+                return None
             status = self.status.decode() if isinstance(self.status, bytes) else self.status
             if status is None or status.startswith("200"):
-                # The WebSocket answered the upgrade (101) on the raw socket itself
-                # (app/sockets/websocket.py) and has now ended; nothing more may be
-                # written onto it (browsers report an "Invalid frame header"). A
-                # refused upgrade is a 400 or 426, and is sent as usual.
                 self.close_connection = True
                 self.result = None
                 return None
             try:
-                self.process_result()  # the upgrade was refused with a normal response
+                self.process_result()
             finally:
                 self.result = None
 
