@@ -32,12 +32,12 @@ def register_extensions(app: Flask) -> None:
     from .extensions import csrf, db, jwt, limiter, migrate
     from .registry import MemoryRegistry
     from .services.limits import MemoryLimiter, TypingGate
-    from .services.turns import Turns
     from .serving import Admission, InFlight
+    from .turns import Turns
 
     db.init_app(app)
     with app.app_context():
-        from .pooling import ping_when_idle
+        from .database import ping_when_idle
 
         ping_when_idle(db.engine)
         app.extensions["chat_engine"] = db.engine
@@ -67,10 +67,7 @@ def register_extensions(app: Flask) -> None:
         app.extensions["chat_registry"] = MemoryRegistry()
         app.extensions["chat_limiter"] = MemoryLimiter(*app.config["CHAT_RATE_LIMIT"])
     app.extensions["chat_typing_gate"] = TypingGate(schedule=run_later)
-    # Customers this process has seen with a room (services/messages.py): a send for
-    # them skips the room-creating statement.
-    app.extensions["chat_customers_with_room"] = set()
-    # One send per room at a time goes to the database (services/turns.py).
+    # One send per room at a time goes to the database (app/turns.py).
     app.extensions["chat_room_turns"] = Turns()
     # Sends may hold all but the reserved connections (app/serving.py, admitted).
     pool_size = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_size", 5)

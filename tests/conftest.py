@@ -95,7 +95,6 @@ def clean_tables(app):
     app.extensions["chat_registry"] = MemoryRegistry()
     app.extensions["chat_limiter"] = MemoryLimiter(*app.config["CHAT_RATE_LIMIT"])
     limiter.reset()
-    app.extensions["chat_customers_with_room"].clear()  # it remembered deleted rooms
     app.extensions["chat_typing_gate"] = TypingGate(schedule=run_later)
 
 

@@ -175,7 +175,7 @@ def test_the_stats_line_counts_registry_and_sockets_alike(app, connect, customer
 
 
 def test_a_room_turn_has_one_holder_and_the_table_keeps_only_keys_in_use():
-    from app.services.turns import Turns
+    from app.turns import Turns
 
     turns = Turns()
     assert turns.acquire(("customer", 1), timeout=0.1)
@@ -187,36 +187,3 @@ def test_a_room_turn_has_one_holder_and_the_table_keeps_only_keys_in_use():
     turns.release(("customer", 1))
     turns.release(("customer", 2))
     assert len(turns) == 0, "a key leaves the table with its last holder or waiter"
-
-
-def test_work_taken_by_the_holder_is_waited_for_not_given_up():
-    """A send whose wait for its room's turn runs out is refused only if nobody has
-    taken it yet; once the holder has taken it (to store it with its own), the send
-    waits for that outcome instead of answering busy for a stored message."""
-    import threading
-    import time
-
-    from app.services.turns import Turns
-
-    turns = Turns()
-    holder = turns.join("room", "first", timeout=1)
-    outcome: dict = {}
-
-    def send(work: str) -> None:
-        entry = turns.join("room", work, timeout=0.1)
-        outcome[work] = entry
-        if entry is not None:
-            turns.release("room")
-
-    waiters = [threading.Thread(target=send, args=(w,)) for w in ("taken", "left")]
-    for t in waiters:
-        t.start()
-    time.sleep(0.03)
-    assert turns.take(holder, 2) == ["first", "taken"]  # "left" stays queued
-    time.sleep(0.3)  # both waits have run out
-    assert outcome == {"left": None}, "only the work nobody took is given up"
-    turns.release("room")
-    for t in waiters:
-        t.join(timeout=2)
-    assert outcome["taken"] is holder, "it waited for the holder, then had the turn"
-    assert len(turns) == 0

@@ -21,7 +21,7 @@ def terminate_the_apps_connections() -> int:
 
 @needs_postgres
 def test_an_idle_connection_that_was_dropped_is_replaced_before_use(connect, customer, monkeypatch):
-    import app.pooling as pooling
+    import app.database as pooling
 
     monkeypatch.setattr(pooling, "IDLE_SECONDS", 0.2)
     sock = connect(customer)
@@ -35,7 +35,7 @@ def test_an_idle_connection_that_was_dropped_is_replaced_before_use(connect, cus
 
 @needs_postgres
 def test_a_busy_pool_is_not_pinged(connect, customer, monkeypatch):
-    import app.pooling as pooling
+    import app.database as pooling
 
     sock = connect(customer)
     emit(sock, "send_message", {"body": "warm"})

@@ -7,6 +7,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
+from app.database import transaction
 from app.errors import Conflict, NotFound, Unauthorized, ValidationError
 from app.extensions import db
 from app.models import ChatRoom, Message, User
@@ -14,7 +15,6 @@ from app.services import rooms as rooms_service
 from app.services.access import access_room
 from app.services.inbox import list_rooms
 from app.services.messages import list_history, send_message
-from app.services.transaction import transaction
 from app.services.users import authenticate, register_user
 from tests.conftest import needs_postgres
 
@@ -212,19 +212,22 @@ def test_history_of_a_foreign_room_is_not_found(ctx, customer, other_customer):
 
 
 @needs_postgres
-def test_a_one_statement_transaction_refuses_a_second_statement(app):
-    """`core_transaction(one_statement=True)` runs without BEGIN on PostgreSQL, so a
-    second statement would commit apart from the first: it is refused before it runs."""
-    from app.services.transaction import core_transaction, run_on_driver
+def test_a_one_statement_transaction_commits_its_statement_and_hands_the_connection_back(app):
+    """`core_transaction(one_statement=True)` runs without BEGIN on PostgreSQL: its one
+    statement is committed when it returns, and the pooled connection goes back to
+    ordinary transactions afterwards, even when the block fails."""
+    from app.database import core_transaction, run_on_driver
 
     with app.app_context():
-        with (
-            pytest.raises(RuntimeError, match="second statement"),
-            core_transaction(one_statement=True) as connection,
-        ):
-            assert run_on_driver(connection, "SELECT %s", (1,)) == (1,)
-            run_on_driver(connection, "SELECT %s", (2,))
-        # the pooled connection went back with its transactions as before
         with core_transaction() as connection:
-            assert connection.connection.dbapi_connection.autocommit is False
-            assert run_on_driver(connection, "SELECT %s", (3,)) == (3,)
+            connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS one_statement (n int)")
+        try:
+            with pytest.raises(ZeroDivisionError), core_transaction(one_statement=True) as conn:
+                assert run_on_driver(conn, "INSERT INTO one_statement VALUES (1) RETURNING n", ())
+                1 / 0  # noqa: B018 - the failure after the statement
+            with core_transaction() as connection:
+                assert connection.connection.dbapi_connection.autocommit is False
+                assert run_on_driver(connection, "SELECT count(*) FROM one_statement", ()) == (1,)
+        finally:
+            with core_transaction() as connection:
+                connection.exec_driver_sql("DROP TABLE one_statement")

@@ -181,22 +181,26 @@ def test_unknown_event_is_answered_not_found(connect, customer):
     assert client.is_connected("/chat")
 
 
-def test_failing_commit_acks_internal_error_stores_and_broadcasts_nothing(
+def test_a_failing_first_message_stores_no_room_and_broadcasts_nothing(
     app, connect, customer, admin
 ):
+    # The first message makes the room in the same transaction: on PostgreSQL inside
+    # its one statement, on SQLite in the statements before the room's counters move.
+    # The send's last statement fails; the room must not be left behind.
     client, support = connect(customer), connect(admin)
     client.get_received("/chat")
 
-    def refuse_commit(connection):
-        raise RuntimeError("injected: the database refused the commit")
+    def refuse_the_send(conn, cursor, statement, parameters, context, executemany):
+        if "chat_send" in statement or statement.startswith("UPDATE chat_rooms"):
+            raise RuntimeError("injected: the database refused the send")
 
-    with app.app_context():  # every commit, the ORM's and the Core send path's
+    with app.app_context():
         engine = db.engine
-    event.listen(engine, "commit", refuse_commit)
+    event.listen(engine, "before_cursor_execute", refuse_the_send)
     try:
         ack = emit(client, "send_message", {"body": "will not be stored"})
     finally:
-        event.remove(engine, "commit", refuse_commit)
+        event.remove(engine, "before_cursor_execute", refuse_the_send)
 
     assert ack == {
         "ok": False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import and_, false, func, or_, select, update
 
+from ..database import on_postgres, transaction
 from ..errors import NotFound
 from ..extensions import db
 from ..models import ChatRoom, Message, User
@@ -14,7 +15,6 @@ from .access import access_room, visible_to
 from .inbox import admin_view_of_own_room, summary_query
 from .payloads import read_view, room_row_view, typing_view
 from .schemas import MarkRead, Typing, parse
-from .transaction import on_postgres, transaction
 
 
 def mark_read(user: User, data: object) -> None:

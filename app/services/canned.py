@@ -10,12 +10,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from ..database import transaction
 from ..errors import Conflict, Forbidden, NotFound, ValidationError
 from ..extensions import db
 from ..models import CannedReply, User, utcnow
 from . import events
 from .schemas import CannedRef, SaveCanned, parse
-from .transaction import transaction
 
 MAX_REPLIES = 500  # a team's list, not a knowledge base
 

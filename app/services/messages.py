@@ -2,71 +2,60 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from flask import current_app
 from sqlalchemy import and_, false, select
 from sqlalchemy.orm import joinedload
 
-from ..errors import Busy, Forbidden, InternalError, NotFound, ValidationError
+from ..database import core_transaction
+from ..errors import Forbidden, NotFound, ValidationError
 from ..extensions import db
 from ..models import ChatRoom, Message, User, utcnow
+from ..serving import admitted
 from . import events
 from .access import visible_to
 from .inbox import room_summary
 from .limits import check_send_rate
-from .payloads import message_view, sent_message_view, sent_room_view
-from .rooms import create_own_room
+from .payloads import message_view, sent_message_view, sent_room_view, stored_message_view
 from .schemas import History, SendMessage, parse
-from .sending import store_message, store_note, store_together
-from .transaction import core_transaction, on_postgres
+from .store import find_sent, store
 
 
 def send_message(user: User, data: object) -> dict:
-    """Store one message and announce it; returns the stored Message.
+    """Store one message and announce it; returns the contract's Message.
 
-    One statement on PostgreSQL (services/sending.py): the room's row is locked for the
-    length of the transaction, so sends to a room commit one at a time and ids grow in
-    commit order. A customer's first message makes their room first. A retried
-    `client_id` returns the message already stored and announces nothing.
+    1. Check the sender and the payload (the rate limit, the schema, who may write
+       where).
+    2. Admit: the room's turn and a database connection, within one deadline, else
+       `rate_limited` (app/serving.py).
+    3. Store: one statement (services/store.py), which makes a customer's room in the
+       same transaction only when it finds none. A retried `client_id` is answered with
+       the message already stored, read on the same connection, and announced again to
+       nobody.
+    4. Announce, after the commit (services/events.py).
     """
     check_send_rate(user.id)
     form = parse(SendMessage, data)
     if user.is_admin and form.room_id is None:
         raise ValidationError("room_id: an admin must name the room")
-    if form.internal:
-        return _add_note(user, form)
-    makes_own_room = not user.is_admin and form.room_id is None
+    if form.internal and not user.is_admin:
+        raise Forbidden("Only the support team writes internal notes.")
     now = utcnow()
     # A customer's sends go to their one room; an admin's to the room named.
     room_key = ("room", form.room_id) if user.is_admin else ("customer", user.id)
-    created, stored = False, None
-    if makes_own_room and form.client_id is not None and on_postgres() and _room_known(user.id):
-        stored = _store_in_turn(user, form.body, form.client_id, now, room_key)
-    if stored is None:
-        with send_slot(room_key):
-            # A room known to exist takes the one statement alone; else the room is
-            # made first, in the same transaction.
-            created = makes_own_room and not _room_known(user.id)
-            with core_transaction(one_statement=not created) as session:
-                if created:
-                    created = create_own_room(session, user.id)
-                stored = store_message(session, user, form.room_id, form.body, form.client_id, now)
-            if stored is None and makes_own_room and not created:  # the room is gone
-                with core_transaction() as session:
-                    created = create_own_room(session, user.id)
-                    stored = store_message(session, user, None, form.body, form.client_id, now)
+    with admitted(room_key), core_transaction(one_statement=True) as connection:
+        stored = store(
+            connection, user, form.room_id, form.body, form.client_id, now, form.internal
+        )
+        if stored is not None and stored.message_id is None:  # a retry: stored before
+            row = find_sent(connection, user, form.client_id)
+            return stored_message_view(row, user, form.client_id)
     if stored is None:
         raise NotFound("No such room.")
-    if stored.message_id is None:  # a retry: the message is stored already
-        return message_view(_find_by_client_id(user, form.client_id))
-    if not user.is_admin:
-        _remember_room(user.id)
-    message = sent_message_view(stored, user, form.body, form.client_id, now)
+    message = sent_message_view(stored, user, form.body, form.client_id, now, form.internal)
+    if form.internal:  # a note: the admins alone hear it, and the room stays as it was
+        events.note_added(message)
+        return message
     admin_room = sent_room_view(stored, message, by_customer=not user.is_admin)
-    if created:
+    if stored.created:
         events.room_created(admin_room)
     events.message_sent(message, stored.customer_id, admin_room)
     if stored.reopened:  # a status change: the customer's tabs hear it too (rare: a query)
@@ -74,136 +63,6 @@ def send_message(user: User, data: object) -> dict:
             room_summary("customer", db.session.get(ChatRoom, stored.room_id)), stored.customer_id
         )
     return message
-
-
-# At most this many waiting sends of a room go into one statement.
-TOGETHER_MAX = 32
-
-
-class _Waiting:
-    """A send waiting for its room's turn; whoever holds the turn may store it."""
-
-    __slots__ = ("body", "client_id", "now", "deadline", "done", "stored", "error")
-
-    def __init__(self, body: str, client_id: str, now, deadline: float) -> None:
-        self.body, self.client_id, self.now, self.deadline = body, client_id, now, deadline
-        self.done, self.stored, self.error = False, None, None
-
-
-def _store_in_turn(user: User, body: str, client_id: str, now, room_key):
-    """Store a customer's message in their room once it is the room's turn, together
-    with the room's other sends waiting then: one statement for all of them.
-
-    A send into a room waits while the send before it is in the database
-    (services/turns.py). Under a flood several wait at once; when one gets the turn it
-    stores every waiting send of the room (the oldest first, one client_id once), and
-    their own tasks, when their turn comes, find the work done and announce their
-    messages as usual. A failure answers every send of that statement alike; nothing
-    of it was stored. With nobody else waiting, it is the one statement of any send.
-
-    Returns the send's Stored, or None when the room was not found (the caller's
-    ordinary path then makes it)."""
-    config = current_app.config
-    deadline = time.monotonic() + config["CHAT_SEND_WAIT"]
-    turns = current_app.extensions["chat_room_turns"]
-    mine = _Waiting(body, client_id, now, deadline)
-    entry = turns.join(room_key, mine, timeout=config["CHAT_SEND_WAIT"])
-    if entry is None:
-        raise Busy()
-    try:
-        while not mine.done:
-            batch = turns.take(entry, TOGETHER_MAX, distinct=lambda w: w.client_id)
-            if not batch:  # cannot happen: our own send is still queued
-                raise RuntimeError("a send waiting for its turn was lost")
-            # A slot is waited for as long as the youngest send of the batch may wait.
-            _store_batch(user, batch, max(w.deadline for w in batch))
-    finally:
-        turns.release(room_key)
-    if mine.error is not None:
-        raise mine.error
-    return mine.stored
-
-
-def _store_batch(user: User, batch: list[_Waiting], deadline: float) -> None:
-    try:
-        with connection_slot(deadline), core_transaction(one_statement=True) as session:
-            if len(batch) == 1:
-                w = batch[0]
-                results = [store_message(session, user, None, w.body, w.client_id, w.now)]
-            else:
-                results = store_together(
-                    session, user, [(w.body, w.client_id, w.now) for w in batch]
-                ) or [None] * len(batch)
-    except Exception as exc:  # every send of the statement gets the same answer
-        for w in batch:
-            w.error, w.done = exc, True
-        return
-    except BaseException:  # this task is being stopped: the others answer for themselves
-        for w in batch:  # (stored or not is unknown: a retry finds out, by its client_id)
-            w.error, w.done = InternalError(), True
-        raise
-    for w, stored in zip(batch, results, strict=True):
-        w.stored, w.done = stored, True
-
-
-def _add_note(user: User, form: SendMessage) -> dict:
-    """An internal note: stored like a message, heard by the admins alone."""
-    if not user.is_admin:
-        raise Forbidden("Only the support team writes internal notes.")
-    now = utcnow()
-    with send_slot(), core_transaction() as session:
-        stored = store_note(session, user, form.room_id, form.body, form.client_id, now)
-    if stored is None:
-        raise NotFound("No such room.")
-    if stored.message_id is None:  # a retry: the note is stored already
-        return message_view(_find_by_client_id(user, form.client_id))
-    note = sent_message_view(stored, user, form.body, form.client_id, now, internal=True)
-    events.note_added(note)
-    return note
-
-
-@contextmanager
-def send_slot(room_key=None) -> Iterator[None]:
-    """The room's turn (services/turns.py), then one of the database connections sends
-    may hold; both waited for at most CHAT_SEND_WAIT seconds in all, else `Busy`."""
-    deadline = time.monotonic() + current_app.config["CHAT_SEND_WAIT"]
-    turns = current_app.extensions["chat_room_turns"]
-    if room_key is not None and not turns.acquire(room_key, deadline - time.monotonic()):
-        raise Busy()
-    try:
-        with connection_slot(deadline):
-            yield
-    finally:
-        if room_key is not None:
-            turns.release(room_key)
-
-
-@contextmanager
-def connection_slot(deadline: float) -> Iterator[None]:
-    """One of the database connections sends may hold (all but DATABASE_POOL_RESERVED,
-    which stay for reads), waited for until `deadline` (monotonic), else `Busy`."""
-    slots = current_app.extensions["chat_send_slots"]
-    if not slots.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-        raise Busy()
-    try:
-        yield
-    finally:
-        slots.release()
-
-
-def _room_known(customer_id: int) -> bool:
-    return customer_id in current_app.extensions["chat_customers_with_room"]
-
-
-def _remember_room(customer_id: int) -> None:
-    # A room never goes away while its customer exists; if it does (the data was
-    # deleted), the send finds no room and makes it again.
-    current_app.extensions["chat_customers_with_room"].add(customer_id)
-
-
-def _find_by_client_id(user: User, client_id: str) -> Message:
-    query = select(Message).where(Message.author_id == user.id, Message.client_id == client_id)
-    return db.session.scalars(query).one()
 
 
 def list_history(user: User, data: object) -> tuple[list[dict], bool]:

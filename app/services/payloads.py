@@ -82,6 +82,14 @@ def sent_message_view(
     )
 
 
+def stored_message_view(row, author: User, client_id: str) -> dict:
+    """A Message `author` stored before under `client_id`, from its row: id, room id,
+    body, time, internal (services/store.py, `find_sent`)."""
+    message_id, room_id, body, created_at, internal = row
+    author = author_view(author)
+    return _message(message_id, room_id, author, body, created_at, client_id, internal)
+
+
 def sent_room_view(stored, message: dict, *, by_customer: bool) -> dict:
     """The admins' Room after a send: the message is its last, the counters are fresh.
     A customer's own send comes from a socket they have open: they are online, and the

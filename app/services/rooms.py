@@ -7,6 +7,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from ..database import on_postgres, transaction
 from ..errors import Forbidden, NotFound
 from ..extensions import db
 from ..models import ChatRoom, Message, User, utcnow
@@ -16,7 +17,6 @@ from .access import access_room
 from .inbox import room_summary
 from .payloads import iso, user_view
 from .schemas import RoomRef, SetStatus, parse
-from .transaction import on_postgres, transaction
 
 
 def get_own_room(user: User) -> ChatRoom | None:

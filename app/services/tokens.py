@@ -24,12 +24,12 @@ from flask_jwt_extended import create_access_token, create_refresh_token, decode
 from flask_jwt_extended.exceptions import JWTExtendedException
 from sqlalchemy import bindparam, delete, select, update
 
+from ..database import transaction
 from ..errors import Unauthorized
 from ..extensions import db
 from ..models import TokenFamily, User, utcnow
 from ..registry import Identity
 from .sessions import end_sockets_of_family
-from .transaction import transaction
 
 REQUIRED = {"exp": int, "sub": str, "jti": str, "fam": str, "type": str}
 

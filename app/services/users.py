@@ -14,11 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..concurrency import off_the_loop
+from ..database import transaction
 from ..errors import Conflict, Unauthorized
 from ..extensions import db
 from ..models import User
 from .schemas import Login, Register, parse
-from .transaction import transaction
 
 
 def hash_password(password: str) -> str:

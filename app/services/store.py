@@ -1,0 +1,231 @@
+"""The message store: one statement stores a message, on either database.
+
+`store()` locks the message's room (so ids grow in commit order inside a room), makes a
+customer's room if they have none yet, inserts the message unless its `client_id` was
+stored before, and moves the room's counters. It returns what the ack, `new_message`
+and the admins' `room_updated` need (`Stored`). On PostgreSQL that is one PREPAREd
+statement, run on the driver's cursor; SQLite, the quick-start default, runs the same
+steps as plain statements in the caller's transaction (it has one writer at a time, so
+ids follow commit order anyway).
+
+An internal note is stored the same way, and leaves the room as it was: not its last
+message, activity time, status or unread counters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Connection
+
+from ..database import on_postgres, run_on_driver
+from ..models import ChatRoom, Message, User
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a send stored. `message_id` None: the `client_id` was stored before (a
+    retry); `status` and `admin_unread` are the room's after the send (None for a note
+    or a retry)."""
+
+    room_id: int
+    customer_id: int
+    room_created_at: datetime
+    customer_name: str
+    customer_email: str
+    message_id: int | None
+    status: str | None
+    admin_unread: int | None
+    reopened: bool  # a customer's message turned a resolved room open
+    customer_read_id: int | None  # the customer's read mark (the admins' receipt)
+    created: bool  # this send made the customer's room
+
+
+# $1 author id, $2 room id (NULL: a customer's own room), $3 body, $4 client id, $5 the
+# time, $6 whether a customer writes, $7 whether it is an internal note.
+#
+# `found` locks the room. Only when a customer has none does `made` insert it, already
+# carrying the message as its last (every part of one statement sees the same snapshot,
+# so the room's UPDATE below could not see a row inserted beside it); its message id is
+# taken from the sequence here, once the room is known. Two first messages racing: the
+# unique customer_id lets one insert the room; the other's statement finds no row at
+# all, and is run again (`store`).
+PG_PARAMETERS = "(integer, integer, text, varchar, timestamptz, boolean, boolean)"
+MESSAGE_ID = "nextval(pg_get_serial_sequence('messages', 'id'))"
+
+
+def _pg_send(room_filter: str) -> str:
+    return f"""
+WITH found AS (
+  SELECT id, customer_id, created_at, status, customer_read_id
+    FROM chat_rooms WHERE {room_filter} FOR UPDATE
+), made AS (
+  INSERT INTO chat_rooms (customer_id, status, created_at, last_activity_at,
+                          last_message_id, admin_unread, customer_unread)
+  SELECT $1, 'open', $5, $5, {MESSAGE_ID}, 1, 0
+   WHERE $6 AND $2 IS NULL AND NOT $7 AND NOT EXISTS (SELECT 1 FROM found)
+  ON CONFLICT (customer_id) DO NOTHING
+  RETURNING id, customer_id, created_at, status, customer_read_id, last_message_id
+), r AS (
+  SELECT id, customer_id, created_at, status, customer_read_id, NULL::integer AS new_id
+    FROM found
+  UNION ALL
+  SELECT id, customer_id, created_at, status, customer_read_id, last_message_id FROM made
+), m AS (
+  INSERT INTO messages (id, room_id, author_id, body, client_id, created_at, internal)
+  SELECT COALESCE(r.new_id, {MESSAGE_ID}), r.id, $1, $3, $4, $5, $7 FROM r
+  ON CONFLICT (author_id, client_id) DO NOTHING
+  RETURNING id
+), u AS (
+  UPDATE chat_rooms SET
+    last_message_id = m.id,
+    last_activity_at = $5,
+    status = CASE WHEN $6 THEN 'open' ELSE chat_rooms.status END,
+    admin_unread = chat_rooms.admin_unread + CASE WHEN $6 THEN 1 ELSE 0 END,
+    customer_unread = chat_rooms.customer_unread + CASE WHEN $6 THEN 0 ELSE 1 END
+  FROM m, found WHERE chat_rooms.id = found.id AND NOT $7
+  RETURNING chat_rooms.status, chat_rooms.admin_unread
+)
+SELECT r.id, r.customer_id, r.created_at, c.name, c.email, m.id,
+       CASE WHEN r.new_id IS NULL THEN u.status ELSE r.status END,
+       CASE WHEN r.new_id IS NULL THEN u.admin_unread ELSE 1 END,
+       COALESCE(r.status = 'resolved' AND u.status = 'open', false),
+       r.customer_read_id, r.new_id IS NOT NULL
+  FROM r JOIN users c ON c.id = r.customer_id LEFT JOIN m ON true LEFT JOIN u ON true
+"""
+
+
+# Prepared once per database connection (PostgreSQL then plans them once, too).
+PG_PREPARED = {
+    "chat_send_as_customer": _pg_send("customer_id = $1 AND ($2 IS NULL OR id = $2)"),
+    "chat_send_as_admin": _pg_send("id = $2"),
+}
+PG_SEND_AS_CUSTOMER = "EXECUTE chat_send_as_customer(%s, %s, %s, %s, %s, %s, %s)"
+PG_SEND_AS_ADMIN = "EXECUTE chat_send_as_admin(%s, %s, %s, %s, %s, %s, %s)"
+
+
+def prepare_on(connection: Connection) -> None:
+    """PREPARE the send statements on this pooled connection, the first time only
+    (a prepared statement lives as long as its database session)."""
+    if connection.info.get("chat_prepared"):
+        return
+    for name, body in PG_PREPARED.items():
+        connection.exec_driver_sql(f"PREPARE {name} {PG_PARAMETERS} AS {body}")
+    connection.info["chat_prepared"] = True
+
+
+def store(
+    connection: Connection,
+    author: User,
+    room_id: int | None,
+    body: str,
+    client_id: str | None,
+    now: datetime,
+    internal: bool = False,
+) -> Stored | None:
+    """Store one message (or an admin's internal note) in the author's room: a
+    customer's own (made if missing), or `room_id`. None when there is no such room
+    for this author."""
+    by_customer = not author.is_admin
+    if not on_postgres():
+        return _store_on_sqlite(
+            connection, author.id, by_customer, room_id, body, client_id, now, internal
+        )
+    prepare_on(connection)
+    statement = PG_SEND_AS_CUSTOMER if by_customer else PG_SEND_AS_ADMIN
+    parameters = (author.id, room_id, body, client_id, now, by_customer, internal)
+    row = run_on_driver(connection, statement, parameters)
+    if row is None and by_customer and room_id is None:
+        # Another send made this customer's room after this statement began: it is
+        # committed now, and the statement run again finds it.
+        row = run_on_driver(connection, statement, parameters)
+    return Stored(*row) if row is not None else None
+
+
+def find_sent(connection: Connection, author: User, client_id: str) -> tuple:
+    """A message `author` stored before under `client_id` (a retried send), read on the
+    connection whose statement found it: id, room id, body, time, internal."""
+    query = select(
+        Message.id, Message.room_id, Message.body, Message.created_at, Message.internal
+    ).where(Message.author_id == author.id, Message.client_id == client_id)
+    return connection.execute(query).one()
+
+
+def _store_on_sqlite(
+    connection: Connection, author_id, by_customer, room_id, body, client_id, now, internal
+) -> Stored | None:
+    """The same steps as the PostgreSQL statement, one statement each."""
+    columns = (
+        ChatRoom.id,
+        ChatRoom.customer_id,
+        ChatRoom.created_at,
+        User.name,
+        User.email,
+        ChatRoom.status,
+        ChatRoom.customer_read_id,
+    )
+    if by_customer:  # the customer, with their room if they have one
+        room_query = (
+            select(*columns)
+            .select_from(User)
+            .outerjoin(ChatRoom, ChatRoom.customer_id == User.id)
+            .where(User.id == author_id)
+        )
+    else:
+        room_query = select(*columns).join(User, User.id == ChatRoom.customer_id)
+    if room_id is not None:
+        room_query = room_query.where(ChatRoom.id == room_id)
+    room = connection.execute(room_query).one_or_none()
+    created = False
+    if room is not None and room.id is None:  # a customer without a room yet
+        if room_id is not None or internal:
+            return None
+        made = connection.execute(
+            sqlite.insert(ChatRoom)
+            .values(customer_id=author_id, status="open", created_at=now, last_activity_at=now)
+            .on_conflict_do_nothing(index_elements=["customer_id"])
+            .returning(ChatRoom.id, ChatRoom.created_at)
+        ).one_or_none()
+        if made is None:  # another send made it first
+            room = connection.execute(room_query).one()
+        else:
+            room = (made.id, author_id, made.created_at, room.name, room.email, "open", None)
+            created = True
+    if room is None:
+        return None
+    *room_values, was, customer_read_id = room
+    message_id = connection.execute(
+        sqlite.insert(Message)
+        .values(
+            room_id=room_values[0],
+            author_id=author_id,
+            body=body,
+            client_id=client_id,
+            created_at=now,
+            internal=internal,
+        )
+        .on_conflict_do_nothing(index_elements=["author_id", "client_id"])
+        .returning(Message.id)
+    ).scalar()
+    if message_id is None or internal:
+        return Stored(*room_values, message_id, None, None, False, customer_read_id, created)
+    status, admin_unread = connection.execute(
+        update(ChatRoom)
+        .where(ChatRoom.id == room_values[0])
+        .values(
+            last_message_id=message_id,
+            last_activity_at=now,
+            status="open" if by_customer else ChatRoom.status,
+            admin_unread=ChatRoom.admin_unread + (1 if by_customer else 0),
+            customer_unread=ChatRoom.customer_unread + (0 if by_customer else 1),
+        )
+        .returning(ChatRoom.status, ChatRoom.admin_unread)
+        .execution_options(synchronize_session=False)
+    ).one()
+    reopened = was == "resolved" and status == "open"
+    return Stored(
+        *room_values, message_id, status, admin_unread, reopened, customer_read_id, created
+    )
