@@ -31,7 +31,7 @@ def create_app(config_name: str | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from .extensions import csrf, db, jwt, limiter, migrate
     from .registry import MemoryRegistry
-    from .services.limits import MemoryLimiter, TypingGate
+    from .services.limits import TypingGate
     from .serving import Admission, InFlight
     from .turns import Turns
 
@@ -52,8 +52,7 @@ def register_extensions(app: Flask) -> None:
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if app.config["REDIS_URL"]:  # several processes act as one: share the state
-        from .redis_pool import bounded_client
-        from .redis_state import RedisLimiter, RedisRegistry
+        from .registry import RedisRegistry, bounded_client
 
         client = bounded_client(
             app.config["REDIS_URL"],
@@ -62,10 +61,8 @@ def register_extensions(app: Flask) -> None:
             decode_responses=True,
         )
         app.extensions["chat_registry"] = RedisRegistry(client)
-        app.extensions["chat_limiter"] = RedisLimiter(client, *app.config["CHAT_RATE_LIMIT"])
     else:
         app.extensions["chat_registry"] = MemoryRegistry()
-        app.extensions["chat_limiter"] = MemoryLimiter(*app.config["CHAT_RATE_LIMIT"])
     app.extensions["chat_typing_gate"] = TypingGate(schedule=run_later)
     # One send per room at a time goes to the database (app/turns.py).
     app.extensions["chat_room_turns"] = Turns()

@@ -23,9 +23,6 @@ from sqlalchemy.sql.expression import false as sa_false
 
 from .extensions import db
 
-ROLES = ("customer", "admin")
-ROOM_STATUSES = ("open", "resolved")
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

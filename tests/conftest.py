@@ -80,7 +80,7 @@ def clean_tables(app):
     from app.concurrency import run_later
     from app.extensions import db, limiter
     from app.registry import MemoryRegistry
-    from app.services.limits import MemoryLimiter, TypingGate
+    from app.services.limits import TypingGate
 
     yield
     with app.app_context():
@@ -93,7 +93,6 @@ def clean_tables(app):
         db.session.commit()
         db.session.remove()
     app.extensions["chat_registry"] = MemoryRegistry()
-    app.extensions["chat_limiter"] = MemoryLimiter(*app.config["CHAT_RATE_LIMIT"])
     limiter.reset()
     app.extensions["chat_typing_gate"] = TypingGate(schedule=run_later)
 

@@ -126,7 +126,7 @@ def test_every_event_an_admin_hears_has_its_pinned_shape(connect, customer, admi
 
 
 def test_session_expired_is_an_empty_object(app, connect, users, customer):
-    from app.services.sessions import expire_due_sockets
+    from app.services.expiry import expire_due_sockets
 
     client = connect(auth={"token": users.token(customer, expires_delta=timedelta(seconds=60))})
     drain(client)

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.services.limits import MemoryLimiter
 from tests.conftest import drain, emit, heard
 
 EVENTS = [
@@ -23,6 +22,9 @@ EVENTS = [
     "typing",
     "set_status",
     "customer_profile",
+    "list_canned",
+    "save_canned",
+    "delete_canned",
 ]
 CODES = {
     "unauthorized",
@@ -61,6 +63,9 @@ FIELDS = [
     "after_id",
     "message_id",
     "is_typing",
+    "internal",
+    "id",
+    "shortcut",
 ]
 near_misses = st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=6)
 payloads = json_values | near_misses
@@ -81,11 +86,13 @@ def assert_contract_answer(ack, client):
 
 
 @pytest.fixture
-def sockets(app, connect, customer, admin):
+def sockets(app, connect, customer, admin, monkeypatch):
     """A customer with a room (id 1 is likely theirs) and an admin, connected once."""
     cust, support = connect(customer), connect(admin)
     emit(cust, "send_message", {"body": "seed"})
-    app.extensions["chat_limiter"] = MemoryLimiter(10**6, 10)
+    # Past any limit: every example must reach the event's own checks.
+    monkeypatch.setitem(app.config, "CHAT_RATE_LIMIT", (10**6, 10))
+    monkeypatch.setitem(app.config, "CHAT_EVENT_RATE_LIMIT", (10**6, 10))
     return {"customer": cust, "admin": support}
 
 

@@ -48,7 +48,7 @@ def test_lifecycle_event_from_a_client_is_unknown_and_changes_nothing(
 @pytest.mark.parametrize("name", LIFECYCLE)
 @pytest.mark.parametrize("role", ["customer", "admin"])
 def test_expiry_still_closes_a_socket_that_sent_a_lifecycle_event(app, users, connect, name, role):
-    from app.services.sessions import expire_due_sockets
+    from app.services.expiry import expire_due_sockets
 
     attacker, victim = users.make(role), users.make("customer")
     sock = connect(auth={"token": users.token(attacker, expires_delta=timedelta(seconds=60))})

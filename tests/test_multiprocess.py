@@ -19,8 +19,9 @@ pytestmark = pytest.mark.skipif(
 def pair(database_url, users):
     """Servers A and B sharing the database and Redis (with a clean Redis db)."""
     client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter("chat:*"):
-        client.delete(key)
+    for pattern in ("chat:*", "LIMITS*"):  # the registry's keys, and the limiter's
+        for key in client.scan_iter(pattern):
+            client.delete(key)
     servers = [
         LiveServer(database_url, mode, REDIS_URL=REDIS_URL, CHAT_RATE_LIMIT="5/60")
         for mode in ("eventlet", "gevent")
@@ -169,8 +170,9 @@ def test_more_sockets_at_once_than_redis_connections_lose_no_bookkeeping(databas
     from tests.rawclient import RawClient
 
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    for key in client.scan_iter("chat:*"):
-        client.delete(key)
+    for pattern in ("chat:*", "LIMITS*"):  # the registry's keys, and the limiter's
+        for key in client.scan_iter(pattern):
+            client.delete(key)
     server = LiveServer(
         database_url,
         "gevent",

@@ -22,8 +22,7 @@ def shared():
 
 
 def test_a_reaped_process_registers_its_sockets_again(shared):
-    from app.redis_state import RedisRegistry, _alive_key
-    from app.registry import Connection
+    from app.registry import Connection, RedisRegistry, _alive_key
 
     stalled, other = RedisRegistry(shared, "stalled"), RedisRegistry(shared, "other")
     conn = Connection("sid-1", 7, "customer", "family-1", 2_000_000_000)
@@ -44,8 +43,7 @@ def test_a_reaped_process_registers_its_sockets_again(shared):
 
 
 def test_reap_leaves_a_live_process_alone(shared):
-    from app.redis_state import RedisRegistry
-    from app.registry import Connection
+    from app.registry import Connection, RedisRegistry
 
     live, other = RedisRegistry(shared, "live"), RedisRegistry(shared, "other")
 
@@ -57,7 +55,7 @@ def test_reap_leaves_a_live_process_alone(shared):
 def test_logout_closes_a_local_socket_the_shared_registry_lost(
     app, http, connect, users, customer, shared
 ):
-    from app.redis_state import RedisRegistry
+    from app.registry import RedisRegistry
 
     app.extensions["chat_registry"] = RedisRegistry(shared, "this-process")
     token = users.token(customer)

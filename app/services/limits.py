@@ -1,64 +1,52 @@
 """Rate limits: how often a user may send messages and use every other socket event.
 
-- `send_message`: CHAT_RATE_LIMIT per user (every call counts, whatever its outcome).
+- `send_message`: CHAT_RATE_LIMIT per user.
 - Every other event: CHAT_EVENT_RATE_LIMIT per user and event (`history`, `list_rooms`,
   `mark_read`, `typing`, `set_status`), so no event is free to flood with.
 - `typing` is also thinned before it is forwarded (`TypingGate`).
 
-One process keeps the windows in memory; with several processes Redis keeps them (the
-same interface, in redis_state.py).
+The windows are kept by the same limiter as the HTTP throttles (Flask-Limiter, and the
+`limits` library beneath it: a moving window, in memory for one process or in Redis
+with REDIS_URL, so several processes share them). An attempt over the limit is not
+counted: a client that waits out the window may send again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from typing import Protocol
 
 from flask import current_app
+from limits import RateLimitItemPerSecond
 
 from ..errors import RateLimited
+from ..extensions import limiter
+
+_log = logging.getLogger(__name__)
 
 
-class Limiter(Protocol):
-    def hit(self, key: str, count: int | None = None, seconds: int | None = None) -> bool:
-        """Count one attempt for `key`; False when it is over `count` in `seconds`
-        (by default the limiter's own window)."""
-
-
-class MemoryLimiter:
-    def __init__(self, count: int, seconds: int, clock=time.monotonic) -> None:
-        self.count, self.seconds, self.clock = count, seconds, clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str, count: int | None = None, seconds: int | None = None) -> bool:
-        count, seconds = count or self.count, seconds or self.seconds
-        now = self.clock()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - seconds:
-                hits.popleft()
-            hits.append(now)
-            return len(hits) <= count
-
-
-def _limiter() -> Limiter:
-    return current_app.extensions["chat_limiter"]
+def _hit(key: str, count: int, seconds: int) -> bool:
+    """Count one attempt under `key`; False when it is over `count` in `seconds`. While
+    the limiter's storage (Redis) is away every attempt is allowed, and logged: an outage
+    of the limiter must not stop the chat."""
+    try:
+        return limiter.limiter.hit(RateLimitItemPerSecond(count, seconds), "chat", key)
+    except Exception as exc:
+        _log.warning("rate limits not applied: %s", exc)
+        return True
 
 
 def check_send_rate(user_id: int) -> None:
-    """Count a send attempt; `rate_limited` when the user is over the limit."""
-    if not _limiter().hit(f"send:{user_id}"):
+    """Count a send; `rate_limited` when the user is over the limit."""
+    if not _hit(f"send:{user_id}", *current_app.config["CHAT_RATE_LIMIT"]):
         raise RateLimited("You are sending too fast; wait a few seconds.")
 
 
 def check_event_rate(user_id: int, event: str) -> None:
     """Count one use of a socket event; `rate_limited` past the user's budget for it."""
-    count, seconds = current_app.config["CHAT_EVENT_RATE_LIMIT"]
-    if not _limiter().hit(f"event:{event}:{user_id}", count, seconds):
+    if not _hit(f"event:{event}:{user_id}", *current_app.config["CHAT_EVENT_RATE_LIMIT"]):
         raise RateLimited(f"Too many '{event}' requests; wait a few seconds.")
 
 

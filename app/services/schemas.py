@@ -41,23 +41,26 @@ Cursor = Annotated[StrictInt, Field(ge=0, le=MAX_ID)]
 Limit = Annotated[StrictInt, Field(ge=1, le=200)]
 
 
+def _body(value: str) -> str:
+    value = value.strip()
+    if not 1 <= len(value) <= MAX_BODY:
+        raise ValueError(f"must be 1 to {MAX_BODY} characters after trimming")
+    return value
+
+
+# A message's or a saved reply's text: trimmed, then 1 to MAX_BODY characters.
+Body = Annotated[Text, AfterValidator(_body)]
+
+
 class Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class SendMessage(Payload):
-    body: Text
+    body: Body
     room_id: Id | None = None
     client_id: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
     internal: StrictBool = False  # an internal note: admins only, never seen by the customer
-
-    @field_validator("body")
-    @classmethod
-    def clean_body(cls, value: str) -> str:
-        value = value.strip()
-        if not 1 <= len(value) <= MAX_BODY:
-            raise ValueError(f"must be 1 to {MAX_BODY} characters after trimming")
-        return value
 
 
 class ListRooms(Payload):
@@ -104,7 +107,7 @@ SHORTCUT = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 class SaveCanned(Payload):
     id: Id | None = None
     shortcut: Text
-    body: Text
+    body: Body
 
     @field_validator("shortcut")
     @classmethod
@@ -114,14 +117,6 @@ class SaveCanned(Payload):
             raise ValueError(
                 "use 1 to 32 letters, digits, - or _ (starting with a letter or digit)"
             )
-        return value
-
-    @field_validator("body")
-    @classmethod
-    def clean_body(cls, value: str) -> str:
-        value = value.strip()
-        if not 1 <= len(value) <= MAX_BODY:
-            raise ValueError(f"must be 1 to {MAX_BODY} characters after trimming")
         return value
 
 

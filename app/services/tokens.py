@@ -29,7 +29,7 @@ from ..errors import Unauthorized
 from ..extensions import db
 from ..models import TokenFamily, User, utcnow
 from ..registry import Identity
-from .sessions import end_sockets_of_family
+from .expiry import end_sockets_of_family
 
 REQUIRED = {"exp": int, "sub": str, "jti": str, "fam": str, "type": str}
 

@@ -10,8 +10,8 @@ from flask import Flask
 
 from ..extensions import socketio
 from ..registry import current_registry
+from ..services.expiry import expire_due_sockets
 from ..services.presence import announce_arrival, announce_departure
-from ..services.sessions import expire_due_sockets
 
 INTERVAL = 0.5  # seconds: a socket outlives its token by at most this much
 HEARTBEAT_EVERY = 5.0
