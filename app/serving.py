@@ -224,6 +224,9 @@ class _NoDelayListener:
 # socket. A request's headers fit in 2 KB; longer bodies and responses bypass the buffer.
 # Down from 8 KB (and eventlet's 16 KB write buffer): docs/BENCHMARKS.md, idle sockets.
 HTTP_BUFFER_BYTES = 2048
+# Connections served at once (each open socket is one), under eventlet; gevent's server
+# has no such bound. The file-descriptor limit (`ulimit -n`) must allow as many.
+MAX_CONNECTIONS = 10_000
 
 
 def _serve_eventlet(app, socketio, host, port, log) -> None:
@@ -247,6 +250,9 @@ def _serve_eventlet(app, socketio, host, port, log) -> None:
         log_output=log,
         debug=False,
         protocol=Protocol,
+        # eventlet serves 1,024 connections at once by default; a WebSocket holds its
+        # connection for its whole life, so the 1,025th socket would wait unserved.
+        max_size=MAX_CONNECTIONS,
     )
     _wait_for_stop_signal(eventlet.sleep)
     _drain(app, socketio, listener.close)

@@ -379,6 +379,9 @@ class Database:
 def check_nothing_lost_nothing_twice(customers: list[Customer], database: Database) -> None:
     stored = database.stored()
     meant = {cid: body for c in customers for cid, body in c.sent.items()}
+    # Nothing sent would pass every check below: each customer's sends were read,
+    # stored and acknowledged, at least one each.
+    assert [c.name for c in customers if not c.acked] == [], "every customer was served"
     assert sorted(stored) == sorted(meant), "stored exactly what was meant, each once"
     for c in customers:
         for client_id, message in c.acked.items():  # as acknowledged

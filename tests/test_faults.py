@@ -9,6 +9,8 @@ Every scenario runs against a real `python wsgi.py` on PostgreSQL, under both
 from __future__ import annotations
 
 import contextlib
+import itertools
+import math
 import os
 import random
 import signal
@@ -45,9 +47,10 @@ def live(app, database_url):
     """`live(mode, **env)`: a server process whose tokens the test's app can mint."""
     servers = []
 
-    def make(mode, cpus=None, **env):
-        env.setdefault("CHAT_RATE_LIMIT", "1000000/10")
-        env.setdefault("CHAT_EVENT_RATE_LIMIT", "1000000/10")
+    def make(mode, cpus=None, shipped_limits=False, **env):
+        if not shipped_limits:  # careful clients that must never meet a limit
+            env.setdefault("CHAT_RATE_LIMIT", "1000000/10")
+            env.setdefault("CHAT_EVENT_RATE_LIMIT", "1000000/10")
         env.setdefault("JWT_SECRET_KEY", app.config["JWT_SECRET_KEY"])
         env.setdefault("DATABASE_URL", f"{database_url}?application_name={APP_NAME}")
         server = LiveServer(database_url, mode, cpus=cpus, **env)
@@ -65,6 +68,41 @@ def tokens(users):
 
     def make(n):
         return [users.token(users.make("customer", name=f"Fault {i}")) for i in range(n)]
+
+    return make
+
+
+@pytest.fixture
+def crowd(app):
+    """`crowd(n)`: n fresh customers, an access token each, made in bulk: one password
+    hash for all of them and one INSERT (thousands of scrypt hashes would take minutes)."""
+    from sqlalchemy import insert, select
+    from werkzeug.security import generate_password_hash
+
+    from app.extensions import db
+    from app.models import User
+    from app.services.tokens import start_session
+
+    made = itertools.count()
+
+    def make(n):
+        first = next(made) * 100_000
+        password_hash = generate_password_hash("password123")
+        rows = [
+            {
+                "email": f"crowd{first + i}@example.com",
+                "name": f"Crowd {first + i}",
+                "password_hash": password_hash,
+                "role": "customer",
+            }
+            for i in range(n)
+        ]
+        with app.app_context():
+            db.session.execute(insert(User), rows)
+            db.session.commit()
+            emails = [r["email"] for r in rows]
+            users = db.session.scalars(select(User).where(User.email.in_(emails))).all()
+            return [start_session(user)["access_token"] for user in users]
 
     return make
 
@@ -210,26 +248,34 @@ class OpenLoad:
             c.close()
 
 
-def test_three_times_capacity_keeps_throughput_and_answers_within_3_s(live, tokens, database, mode):
-    """Offered 3x the capacity measured here, for 20 s: the process keeps acking ok at
-    least 80% of its capacity, every send is answered within 3 s (ok, or
-    `rate_limited`: busy), `history` and `/healthz` keep answering, and exactly the
-    acked sends are stored."""
+# A customer may send CHAT_RATE_LIMIT, 20 messages in 10 s, as shipped; the flood's
+# customers each send a little under that, so the flood is many customers, not a few
+# customers past their limit.
+SHIPPED_PER_CUSTOMER = 1.8  # messages a second
+CAPACITY_CUSTOMERS = 400  # enough that the limit never caps the closed loop
+
+
+def test_three_times_capacity_spread_over_many_customers_keeps_the_service_up(
+    live, crowd, database, mode
+):
+    """The shipped defaults (CHAT_RATE_LIMIT 20/10 and every budget unchanged). The
+    capacity is measured in a closed loop; then for 20 s customers enough to offer 3x
+    that, each within its limit, send without waiting for answers. The process acks ok
+    at least 60% of its capacity, answers every send within 3 s (ok, or `rate_limited`),
+    keeps `history` and `/healthz` answering, and stores exactly the acked sends."""
     # This one machine runs the server, PostgreSQL and the flood's clients, which at 3x
     # the capacity write and read 3x the packets. In production the clients are other
     # machines: here the service (the server and its PostgreSQL backends) gets one core
-    # and the clients (this process) the other, in all three phases, so that the
-    # clients' extra work under the flood takes nothing from the service. Left to the
-    # scheduler, the backends shared the clients' core, the clients' 3x work starved
-    # them, and the server waited on them (0.75 of its core used; 55-63% acked).
+    # and the clients (this process) the other, so that the clients' extra work under
+    # the flood takes nothing from the service.
     cores = sorted(os.sched_getaffinity(0))
     split = len(cores) >= 2
-    server = live(mode, cpus={cores[0]} if split else None)
+    server = live(mode, cpus={cores[0]} if split else None, shipped_limits=True)
     if split:
         os.sched_setaffinity(0, set(cores[1:]))  # the clients' threads inherit it
     try:
         with database.backends_on({cores[0]}) if split else contextlib.nullcontext():
-            _flood_at_three_times_capacity(server, tokens, database, mode)
+            _flood_at_three_times_capacity(server, crowd, database, mode)
     finally:
         os.sched_setaffinity(0, set(cores))
 
@@ -251,9 +297,9 @@ class Phase:
         )
 
 
-def _flood_at_three_times_capacity(server, tokens, database, mode):
-    *load_tokens, probe_token = tokens(21)
-    load = OpenLoad(server.url, load_tokens)
+def _flood_at_three_times_capacity(server, crowd, database, mode):
+    *capacity_tokens, probe_token = crowd(CAPACITY_CUSTOMERS + 1)
+    steady = OpenLoad(server.url, capacity_tokens)
     probe = RawClient(server.url, probe_token)
     room_id = probe.call("send_message", {"body": "my room"})["message"]["room_id"]
     reads: list[tuple[float, bool]] = []  # (wait, answered well), history and /healthz
@@ -270,70 +316,74 @@ def _flood_at_three_times_capacity(server, tokens, database, mode):
             t = time.monotonic()
             up = healthy(server.url)
             reads.append((time.monotonic() - t, up))
-            time.sleep(0.25)
+            time.sleep(0.25)  # a reader's pace, not a wait for a state
 
+    flood = None
     try:
-        # The capacity is measured before and after the flood, and the flood is held to
-        # their mean: on this shared machine the same code's capacity drifts by 10-20%
-        # within a minute, and the rooms' table grows dead rows as the test goes on.
         phase = Phase(server, database)
-        capacity_before = load.closed_loop(8.0, tag="before", warm_up=3.0)
+        capacity_before = steady.closed_loop(4.0, tag="before", warm_up=1.0)
         cores_before = phase.cores()
         offered = 3 * capacity_before
+        customers = math.ceil(offered / SHIPPED_PER_CUSTOMER)
+        flood = OpenLoad(server.url, crowd(customers))
         flooding.set()
         reader = threading.Thread(target=read_while_flooded)
         reader.start()
         phase, own_cpu = Phase(server, database), time.process_time()
-        load.open_loop(offered, 20.0)
+        flood.open_loop(offered, 20.0)
         flood_cores = (*phase.cores(), (time.process_time() - own_cpu) / 20.0)
         flooding.clear()
         reader.join()
-        assert wait_for(lambda: len(load.answers) == len(load.sent), timeout=10), (
-            f"{len(load.sent) - len(load.answers)} sends never answered"
+        assert wait_for(lambda: len(flood.answers) == len(flood.sent), timeout=10), (
+            f"{len(flood.sent) - len(flood.answers)} sends never answered"
         )
+        # The capacity customers' windows have long moved on.
         phase = Phase(server, database)
-        capacity_after = load.closed_loop(8.0, tag="after")
+        capacity_after = steady.closed_loop(4.0, tag="after", warm_up=1.0)
         cores_after = phase.cores()
     finally:
         flooding.clear()
-        load.close()
+        steady.close()
         probe.close()
+        if flood is not None:
+            flood.close()
     capacity = (capacity_before + capacity_after) / 2
-    waits = [w for w, _ in load.answers.values()]
-    ok = [a for _, a in load.answers.values() if a.get("ok")]
-    codes = {a["error"]["code"] for _, a in load.answers.values() if not a.get("ok")}
+    waits = [w for w, _ in flood.answers.values()]
+    ok = [a for _, a in flood.answers.values() if a.get("ok")]
+    codes = {a["error"]["code"] for _, a in flood.answers.values() if not a.get("ok")}
     acked_rate = len(ok) / 20.0
     print(
         f"\n[{mode}] capacity {capacity_before:.0f}/s before, {capacity_after:.0f}/s after "
         f"(cores: server {cores_before[0]:.2f} / {cores_after[0]:.2f}, PostgreSQL "
-        f"{cores_before[1]:.2f} / {cores_after[1]:.2f}); offered {offered:.0f}/s: acked ok "
-        f"{acked_rate:.0f}/s ({acked_rate / capacity:.0%} of the mean capacity), busy "
-        f"{len(load.answers) - len(ok)}; ack p50 {percentile(waits, 50) * 1000:.0f} ms, "
-        f"p99 {percentile(waits, 99) * 1000:.0f} ms, max {max(waits):.2f} s; reads max "
+        f"{cores_before[1]:.2f} / {cores_after[1]:.2f}); offered {offered:.0f}/s by "
+        f"{customers} customers: acked ok {acked_rate:.0f}/s ({acked_rate / capacity:.0%} "
+        f"of the mean capacity), refused {len(flood.answers) - len(ok)} "
+        f"({sorted(codes)}); ack p50 {percentile(waits, 50) * 1000:.0f} ms, p99 "
+        f"{percentile(waits, 99) * 1000:.0f} ms, max {max(waits):.2f} s; reads max "
         f"{max(w for w, _ in reads):.2f} s; cores used: server {flood_cores[0]:.2f}, "
         f"PostgreSQL {flood_cores[1]:.2f}, the flood's clients {flood_cores[2]:.2f}"
     )
+    assert len(flood.sent) >= 0.95 * offered * 20, "the flood was offered in full"
     assert codes <= {"rate_limited"}, codes
     assert max(waits) < 3.0
-    assert acked_rate >= 0.8 * capacity, "issue 8: at least 80% of the capacity under 3x"
+    assert acked_rate >= 0.6 * capacity, "issue 19: at least 60% of the capacity under 3x"
     assert reads and all(good for _, good in reads) and max(w for w, _ in reads) < 3.0
     stored = database.stored()
-    for client_id, (_, ack) in load.answers.items():
+    for client_id, (_, ack) in flood.answers.items():
         if ack.get("ok"):
             assert stored[client_id][0] == ack["message"]["id"]
         else:
-            assert client_id not in stored, "a busy answer stored nothing"
+            assert client_id not in stored, "a refused send stored nothing"
+    flood_stored = [c for c in stored if c.startswith("over-")]
+    assert len(flood_stored) == len(ok), "exactly the acked sends are stored, each once"
 
 
-def test_a_burst_of_sends_is_counted_in_flight_from_its_packets(live, tokens, database, mode):
+def test_a_burst_of_sends_past_the_admission_bound_is_refused_at_once(live, tokens, database, mode):
     """A socket writes 200 sends at once while none of them can finish (its room's row
-    is locked): no more than CHAT_SENDS_ALWAYS_ADMITTED are taken on, the rest are
-    answered busy at once, and the ones taken on are stored when the lock goes.
-
-    Counted from when each handler starts, the whole burst was taken on before the
-    first handler ran: after a restart, twenty customers resending their backlogs put
-    2,300 sends in flight and acks came back over 5 s late."""
-    server = live(mode, CHAT_SENDS_ALWAYS_ADMITTED=20, DATABASE_POOL_SIZE=30)
+    is locked, and a send may wait 10 s for its turn here): CHAT_SENDS_ALWAYS_ADMITTED
+    of them are taken on, the other 180 are answered busy while the lock is still held,
+    and the ones taken on are stored, in order, when it goes."""
+    server = live(mode, CHAT_SENDS_ALWAYS_ADMITTED=20, DATABASE_POOL_SIZE=30, CHAT_SEND_WAIT=10)
     client = RawClient(server.url, tokens(1)[0])
     answers: dict[str, dict] = {}
     try:
@@ -345,10 +395,10 @@ def test_a_burst_of_sends_is_counted_in_flight_from_its_packets(live, tokens, da
                     {"body": f"burst {n}", "client_id": f"b-{n}"},
                     lambda ack, n=n: answers.__setitem__(f"b-{n}", ack),
                 )
-            wait_for(lambda: len(answers) >= 180, timeout=10)
-            time.sleep(0.5)  # any further answer would have come by now
+            assert wait_for(lambda: len(answers) >= 180, timeout=8), len(answers)
+            assert database.backends_waiting_on_locks() == 1, "one send is at the lock"
             while_locked = dict(answers)
-        assert wait_for(lambda: len(answers) == 200, timeout=10), len(answers)
+        assert wait_for(lambda: len(answers) == 200, timeout=15), len(answers)
     finally:
         client.close()
     assert len(while_locked) == 180, len(while_locked)
@@ -385,7 +435,7 @@ def test_restarts_under_400_messages_a_second_lose_nothing(
             if stop_signal == signal.SIGTERM:
                 assert code == 0, server.output()[-2000:]
             server.start()
-        time.sleep(2.0)
+        time.sleep(2.0)  # the stream goes on past the last restart (a duration, not a state)
         assert wait_all_acked(customers, timeout=40), {
             c.name: len(set(c.sent) - set(c.acked)) for c in customers
         }
@@ -429,17 +479,26 @@ def test_sends_into_one_room_wait_for_their_turn_in_the_process_not_in_postgres(
                 {"body": "stuck", "client_id": "t-1"},
                 lambda ack: answers.__setitem__("t-1", ack),
             )
-            time.sleep(0.3)  # t-1 now holds the room's turn, waiting on the row lock
+            assert wait_for(lambda: database.backends_waiting_on_locks() == 1, timeout=5), (
+                "t-1 holds the room's turn, waiting on the row lock"
+            )
             for n in range(2, 7):
                 client.emit(
                     "send_message",
                     {"body": f"behind {n}", "client_id": f"t-{n}"},
                     lambda ack, n=n: answers.__setitem__(f"t-{n}", ack),
                 )
-            time.sleep(0.3)
-            waiting_on_locks = database.backends_waiting_on_locks()
             elsewhere = other.call("send_message", {"body": "another room"}, timeout=5)
-            assert wait_for(lambda: len(answers) == 5, timeout=5), answers
+            # Until the five are answered (busy, after CHAT_SEND_WAIT), no more than
+            # t-1's backend ever waits on the lock.
+            seen_waiting: list[int] = []
+            assert wait_for(
+                lambda: (
+                    seen_waiting.append(database.backends_waiting_on_locks()) or len(answers) == 5
+                ),
+                timeout=5,
+            ), answers
+            waiting_on_locks = max(seen_waiting)
             behind = dict(answers)
         assert wait_for(lambda: len(answers) == 6, timeout=10), answers
     finally:

@@ -7,7 +7,6 @@ database, talks to it over real HTTP and WebSocket connections, and stops it.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import socketio
@@ -98,8 +97,17 @@ def test_a_send_stuck_in_postgres_does_not_stall_other_sockets(live, database_ur
             )
         )
         worker.start()
-        time.sleep(0.5)  # give A's send time to reach the lock and wait there
-        assert stuck == {}, "A's send should be waiting on the row lock"
+
+        def waiting_on_the_lock() -> bool:
+            with blocker.cursor() as cur:
+                cur.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+                return cur.fetchone()[0] == 1
+
+        assert wait_for(waiting_on_the_lock, timeout=10), "A's send reached the row lock"
+        assert stuck == {}, "A's send is waiting on the row lock"
 
         ack_b = b.call("send_message", {"body": "not blocked"}, namespace="/chat", timeout=5)
         assert ack_b["ok"] is True
