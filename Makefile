@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test lint bench screenshots clean
+.PHONY: run test test-fast lint bench screenshots clean
 
 # Running needs requirements.txt; the tests and tools add requirements-test.txt.
 $(BIN)/activate: requirements.txt
@@ -23,9 +23,13 @@ run: $(BIN)/activate
 	$(BIN)/flask --app wsgi demo-accounts
 	$(BIN)/python wsgi.py
 
-## test: the whole suite (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
+## test: the whole suite, every tier (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
 test: $(VENV)/.test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-fast: the unit and integration tiers, in process (under two minutes on SQLite)
+test-fast: $(VENV)/.test-tools
+	$(BIN)/python -m pytest tests/unit tests/integration $(PYTEST_ARGS)
 
 ## bench: closed and open loads against python wsgi.py on PostgreSQL (docs/BENCHMARKS.md)
 bench: $(VENV)/.test-tools

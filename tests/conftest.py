@@ -234,3 +234,17 @@ def forged(app, account, *, key=None, algorithm="HS256", drop=(), **overrides):
     if algorithm == "none":
         return pyjwt.encode(claims, None, algorithm="none")
     return pyjwt.encode(claims, key or app.config["JWT_SECRET_KEY"], algorithm=algorithm)
+
+
+TIERS = ("unit", "integration", "system")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each test carries its tier's marker, from its directory: `-m unit`, `-m "not
+    system"`. unit: pieces alone; integration: the app in process, on SQLite or
+    PostgreSQL; system: real server processes, nginx, Chromium, faults and overload."""
+    for item in items:
+        parts = Path(str(item.path)).parts
+        for tier in TIERS:
+            if tier in parts:
+                item.add_marker(getattr(pytest.mark, tier))

@@ -1,6 +1,6 @@
 """The overload and shutdown answers, through the real Socket.IO stack (Flask-SocketIO's
 test client goes through the same namespace dispatch as a WebSocket does).
-tests/test_faults.py measures them under real load."""
+tests/system/test_faults.py measures them under real load."""
 
 from __future__ import annotations
 
@@ -46,25 +46,6 @@ def test_an_overloaded_process_answers_sends_busy_and_still_serves_history(
     assert history["ok"] and [m["body"] for m in history["messages"]] == ["before"]
     retry = emit(client, "send_message", {"body": "during", "client_id": "o-1"})
     assert retry["ok"] and stored(app) == 2
-
-
-def test_admission_sheds_only_past_what_it_serves_in_time():
-    now = [0.0]
-    admission = Admission(shed_after=0.5, always_admitted=4, clock=lambda: now[0])
-    for _ in range(3):
-        admission.__enter__()
-    assert not admission.overloaded()  # under the floor: always admitted
-    admission.__enter__()
-    assert admission.overloaded()  # 4 in flight, nothing served yet: rate 0
-    for _ in range(100):  # 100 served in a second: 0.5 s of work is 50 sends
-        now[0] += 0.0101
-        admission.served()
-    for _ in range(40):
-        admission.__enter__()
-    assert not admission.overloaded()  # 44 in flight < 50
-    for _ in range(10):
-        admission.__enter__()
-    assert admission.overloaded()  # 54 in flight >= 50
 
 
 def test_a_shed_send_is_answered_before_its_payload_is_read(app, connect, customer):
@@ -147,7 +128,7 @@ def test_a_database_away_at_connect_refuses_the_socket_and_the_next_connect_work
     app, connect, customer, users
 ):
     # That the refusal says `unavailable`, not `unauthorized`, is checked on a real
-    # server: tests/test_faults.py, the outage test.
+    # server: tests/system/test_faults.py, the outage test.
     def refuse(conn, cursor, statement, parameters, context, executemany):
         raise OperationalError(statement, parameters, Exception("injected: database away"))
 
@@ -172,18 +153,3 @@ def test_the_stats_line_counts_registry_and_sockets_alike(app, connect, customer
     assert figures["registry"] == figures["sockets"] == "2"
     assert int(figures["rss_kb"]) > 0 and int(figures["fds"]) > 0
     assert figures["pool_checked_out"].isdigit() and figures["sends_in_flight"] == "0"
-
-
-def test_a_room_turn_has_one_holder_and_the_table_keeps_only_keys_in_use():
-    from app.turns import Turns
-
-    turns = Turns()
-    assert turns.acquire(("customer", 1), timeout=0.1)
-    assert not turns.acquire(("customer", 1), timeout=0.05)  # held: no second holder
-    assert turns.acquire(("customer", 2), timeout=0.1)  # another room goes ahead
-    assert len(turns) == 2
-    turns.release(("customer", 1))
-    assert turns.acquire(("customer", 1), timeout=0.1)  # free again
-    turns.release(("customer", 1))
-    turns.release(("customer", 2))
-    assert len(turns) == 0, "a key leaves the table with its last holder or waiter"

@@ -9,7 +9,7 @@ import pytest
 from app.extensions import db
 from app.models import User
 from tests.conftest import emit, forged
-from tests.test_event_shapes import ROOM as ROOM_KEYS  # the one pinned Room shape
+from tests.integration.test_event_shapes import ROOM as ROOM_KEYS  # the one pinned Room shape
 
 USER_KEYS = {"id", "name", "email", "role"}
 

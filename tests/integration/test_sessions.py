@@ -11,7 +11,7 @@ from datetime import timedelta
 from flask_jwt_extended import decode_token
 
 from tests.conftest import drain, emit, heard
-from tests.test_pages import csrf_from, log_in
+from tests.integration.test_pages import csrf_from, log_in
 
 
 def bearer(token):
