@@ -72,7 +72,7 @@ class Config:
     TESTING = False
     DEBUG = False
     SQLALCHEMY_TRACK_MODIFICATIONS = False
-    # No pre-ping on every checkout: app/pooling.py pings only idle connections.
+    # No pre-ping on every checkout: app/database.py pings only idle connections.
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_recycle": 1800}
     JWT_TOKEN_LOCATION = ["headers", "cookies"]
     JWT_COOKIE_SECURE = False
@@ -108,11 +108,11 @@ class Config:
                 # capacity: answer the event (busy / 503) instead of queueing for 30 s.
                 "pool_timeout": _positive_seconds(env, "DATABASE_POOL_TIMEOUT", 2.0),
                 # The last connection handed back is the next one out: the busy ones
-                # stay warm (and prepared), the rest age and are pinged (app/pooling.py).
+                # stay warm (and prepared), the rest age and are pinged (app/database.py).
                 "pool_use_lifo": True,
             }
         self.REDIS_URL = env.get("REDIS_URL") or None
-        # Each process's Redis connections (app/redis_pool.py): a fixed number, waited
+        # Each process's Redis connections (app/registry.py, and services/events.py for Socket.IO): a fixed number, waited
         # for at most REDIS_POOL_TIMEOUT seconds, for the shared state and for Socket.IO's
         # publishing alike. redis-py's own pool fails at once past 100 connections.
         self.REDIS_POOL_SIZE = _positive_int(env, "REDIS_POOL_SIZE", 32)

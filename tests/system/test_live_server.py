@@ -134,6 +134,35 @@ def test_oversized_payload_closes_only_that_connection(live):
     assert fine.call("send_message", {"body": "still served"}, namespace="/chat")["ok"]
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"\x81\x80" + b"\x00" * 4,  # an empty text frame (masked)
+        b"\x81\x05hello",  # an unmasked frame from a client
+        b"\xf1\x80" + b"\x00" * 4,  # reserved bits set
+        b"\x81\xff" + b"\x7f" + b"\xff" * 7 + b"\x00" * 4,  # a header announcing 2^63 bytes
+    ],
+    ids=["empty-text", "unmasked", "reserved-bits", "huge-header"],
+)
+def test_a_peer_breaking_the_websocket_protocol_ends_only_its_own_connection(live, frame):
+    """The stock WebSocket stacks (docs/DECISIONS.md, "The transport is the stack's
+    own"): whatever a broken peer writes, the other sockets are served on."""
+    import websocket
+
+    other = live.register_and_login("steady@example.com", "Steady")
+    fine = live.client(other["access_token"], transports=["websocket"])
+    url = live.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    broken = websocket.create_connection(url, timeout=5)
+    try:
+        assert broken.recv().startswith("0")  # the Engine.IO open packet
+        broken.sock.sendall(frame)
+        assert fine.call("send_message", {"body": "still served"}, namespace="/chat")["ok"]
+    finally:
+        broken.close()
+    assert fine.call("send_message", {"body": "and after"}, namespace="/chat")["ok"]
+    assert live.process.poll() is None, "the server is still running"
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_the_development_log_has_a_line_per_page_not_per_poll(database_url, mode):
     """Issue 9: `make run` printed a line for every long-poll of every tab, and eventlet's
