@@ -112,9 +112,10 @@ class Config:
                 "pool_use_lifo": True,
             }
         self.REDIS_URL = env.get("REDIS_URL") or None
-        # Each process's Redis connections (app/registry.py, and services/events.py for Socket.IO): a fixed number, waited
-        # for at most REDIS_POOL_TIMEOUT seconds, for the shared state and for Socket.IO's
-        # publishing alike. redis-py's own pool fails at once past 100 connections.
+        # Each process's Redis connections (app/registry.py; services/events.py for
+        # Socket.IO's): a fixed number, waited for at most REDIS_POOL_TIMEOUT seconds, for
+        # the shared state and for Socket.IO's publishing alike. redis-py's own pool fails
+        # at once past 100 connections.
         self.REDIS_POOL_SIZE = _positive_int(env, "REDIS_POOL_SIZE", 32)
         self.REDIS_POOL_TIMEOUT = _positive_seconds(env, "REDIS_POOL_TIMEOUT", 2.0)
         self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(
