@@ -26,11 +26,10 @@ if __name__ == "__main__":
         # The full patch includes psycopg2: its waits go through eventlet's hub.
         eventlet.monkey_patch()
     elif ASYNC_MODE == "gevent":
-        import gevent
-
         # Each greenlet would keep a record of the one that spawned it, for debugging
-        # dumps nobody reads here: 4.8 KB per idle socket (docs/BENCHMARKS.md).
-        gevent.config.track_greenlet_tree = False
+        # dumps nobody reads here: 4.8 KB per idle socket (docs/BENCHMARKS.md). gevent
+        # reads its documented setting from the environment when it is first imported.
+        os.environ.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
         from gevent import monkey
 
         monkey.patch_all()
