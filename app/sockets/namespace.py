@@ -32,7 +32,6 @@ from . import housekeeping
 from .handshake import authenticate_handshake
 
 NAMESPACE = events.NAMESPACE
-LIFECYCLE = ("connect", "disconnect")
 UNKNOWN_EVENT = {"ok": False, "error": {"code": "not_found", "message": "Unknown event."}}
 
 
@@ -82,7 +81,7 @@ class ChatNamespace(Namespace):
         """
         sid = args[0] if args else None
         # Unknown events still get an answer rather than an empty acknowledgement.
-        if event in LIFECYCLE and self.sent_by_client(sid):
+        if event == "disconnect" and self.sent_by_client(sid):
             return UNKNOWN_EVENT
         handler = getattr(self, f"on_{event}", None)
         if handler is None or sid is None:
@@ -90,6 +89,17 @@ class ChatNamespace(Namespace):
         environ = self.socketio.server.get_environ(sid, namespace=self.namespace)
         if environ is None:  # the socket went away while its event waited
             return False if event == "connect" else None  # False refuses a connect
+        if event == "connect" and (len(args) < 2 or args[1] is not environ):
+            # Only python-socketio's own connect call hands over the handshake's environ,
+            # the very object it keeps for the socket; a `connect` a client sends as an
+            # event carries JSON. This does not rest on when a library version counts a
+            # socket as connected (`sent_by_client`): whatever that says, a connect that
+            # is not the real one never reaches `on_connect`, and is never accepted.
+            return (
+                UNKNOWN_EVENT
+                if self.socketio.server.manager.is_connected(sid, NAMESPACE)
+                else False
+            )
         app = environ["flask.app"]
         if event == "connect":
             with app.app_context():
@@ -118,12 +128,13 @@ class ChatNamespace(Namespace):
         return answer
 
     def sent_by_client(self, sid: str | None) -> bool:
-        """Whether a `connect` or `disconnect` came from the client as an ordinary event.
+        """Whether a `disconnect` came from the client as an ordinary event.
 
         python-socketio hands `42/chat,["disconnect"]` to the namespace like any other
-        event. The real lifecycle calls come while the socket is half-open: still
-        connecting (before it was accepted) or already disconnecting. A client can only
-        send events over a fully connected socket, so that state tells them apart.
+        event. The real call comes while the socket is already disconnecting; a client
+        can only send events over a fully connected socket, so that state tells them
+        apart (python-socketio 5.18.1 and later: docs/DECISIONS.md). A `connect` is told
+        apart by its environ instead (`trigger_event`).
         """
         return sid is not None and self.socketio.server.manager.is_connected(sid, self.namespace)
 

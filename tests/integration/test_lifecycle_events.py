@@ -105,3 +105,19 @@ def test_connect_event_with_another_users_token_joins_no_channel_of_theirs(
         assert heard(sock, "typing") == []
     else:  # an admin hears every room anyway: once, through `admins`, never twice
         assert [m["body"] for m in attacker_heard] == ["private answer"]
+
+
+def test_a_connect_is_told_apart_by_its_environ_whatever_the_library_counts(
+    app, connect, users, customer, monkeypatch
+):
+    """python-socketio before 5.18 counts a socket as connected while its connect
+    handler runs. The namespace must not take the real connect for a client's event
+    then: a socket without a valid token is refused, and one with a token is served."""
+    from app.extensions import socketio
+
+    monkeypatch.setattr(socketio.server.manager, "is_connected", lambda sid, namespace: True)
+    anonymous = connect(auth={"token": "not a token"})
+    assert not anonymous.is_connected("/chat")
+    sock = connect(auth={"token": users.token(customer)})
+    assert sock.is_connected("/chat")
+    assert emit(sock, "send_message", {"body": "served"})["ok"]
