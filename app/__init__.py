@@ -31,7 +31,7 @@ def create_app(config_name: str | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from .extensions import csrf, db, jwt, limiter, migrate
     from .registry import MemoryRegistry
-    from .services.limits import TypingGate
+    from .services.limits import MemoryWindows, TypingGate
     from .serving import Admission, InFlight
     from .turns import Turns
 
@@ -63,6 +63,7 @@ def register_extensions(app: Flask) -> None:
         app.extensions["chat_registry"] = RedisRegistry(client)
     else:
         app.extensions["chat_registry"] = MemoryRegistry()
+        app.extensions["chat_windows"] = MemoryWindows()  # the socket events' limits
     app.extensions["chat_typing_gate"] = TypingGate(schedule=run_later)
     # One send per room at a time goes to the database (app/turns.py).
     app.extensions["chat_room_turns"] = Turns()

@@ -80,7 +80,7 @@ def clean_tables(app):
     from app.concurrency import run_later
     from app.extensions import db, limiter
     from app.registry import MemoryRegistry
-    from app.services.limits import TypingGate
+    from app.services.limits import MemoryWindows, TypingGate
 
     yield
     with app.app_context():
@@ -93,6 +93,8 @@ def clean_tables(app):
         db.session.commit()
         db.session.remove()
     app.extensions["chat_registry"] = MemoryRegistry()
+    if "chat_windows" in app.extensions:
+        app.extensions["chat_windows"] = MemoryWindows()
     limiter.reset()
     app.extensions["chat_typing_gate"] = TypingGate(schedule=run_later)
 

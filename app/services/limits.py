@@ -5,10 +5,13 @@
   `mark_read`, `typing`, `set_status`), so no event is free to flood with.
 - `typing` is also thinned before it is forwarded (`TypingGate`).
 
-The windows are kept by the same limiter as the HTTP throttles (Flask-Limiter, and the
-`limits` library beneath it: a moving window, in memory for one process or in Redis
-with REDIS_URL, so several processes share them). An attempt over the limit is not
-counted: a client that waits out the window may send again.
+A moving window per key; an attempt over the limit is not counted, so a client that
+waits out the window may send again. With REDIS_URL the windows are the HTTP throttles'
+own limiter (Flask-Limiter, and the `limits` library beneath it, in Redis), shared by
+every process. In one process they are `MemoryWindows`: `limits`' in-memory storage
+walks every key from a new thread every 10 ms, which under eventlet or gevent cost
+0.22-0.24 ms of CPU per check and took the server from 0.55 to 0.92 cores at 500
+messages a second (docs/BENCHMARKS.md, issue 19).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from flask import current_app
@@ -27,10 +31,37 @@ from ..extensions import limiter
 _log = logging.getLogger(__name__)
 
 
+class MemoryWindows:
+    """A moving window per key, in this process: the times of the attempts counted in
+    the last `seconds`, oldest first."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self.clock = clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, count: int, seconds: int) -> bool:
+        now = self.clock()
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - seconds:
+                hits.popleft()
+            if len(hits) >= count:
+                return False
+            hits.append(now)
+            if len(self._hits) > 50_000:  # bounded: windows with nothing left go
+                for stale in [k for k, h in self._hits.items() if not h]:
+                    del self._hits[stale]
+            return True
+
+
 def _hit(key: str, count: int, seconds: int) -> bool:
     """Count one attempt under `key`; False when it is over `count` in `seconds`. While
     the limiter's storage (Redis) is away every attempt is allowed, and logged: an outage
     of the limiter must not stop the chat."""
+    windows = current_app.extensions.get("chat_windows")
+    if windows is not None:
+        return windows.hit(key, count, seconds)
     try:
         return limiter.limiter.hit(RateLimitItemPerSecond(count, seconds), "chat", key)
     except Exception as exc:
