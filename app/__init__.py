@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 from flask import Flask
@@ -33,7 +32,7 @@ def register_extensions(app: Flask) -> None:
     from .registry import MemoryRegistry
     from .services.limits import MemoryWindows, TypingGate
     from .serving import Admission, InFlight
-    from .turns import Turns
+    from .turns import Slots, Turns
 
     db.init_app(app)
     with app.app_context():
@@ -69,7 +68,7 @@ def register_extensions(app: Flask) -> None:
     app.extensions["chat_room_turns"] = Turns()
     # Sends may hold all but the reserved connections (app/serving.py, admitted).
     pool_size = app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_size", 5)
-    app.extensions["chat_send_slots"] = threading.BoundedSemaphore(
+    app.extensions["chat_send_slots"] = Slots(
         max(1, pool_size - app.config["DATABASE_POOL_RESERVED"])
     )
     app.extensions["chat_in_flight"] = InFlight()

@@ -37,3 +37,48 @@ def test_a_room_turn_has_one_holder_and_the_table_keeps_only_keys_in_use():
     turns.release(("customer", 1))
     turns.release(("customer", 2))
     assert len(turns) == 0, "a key leaves the table with its last holder or waiter"
+
+
+def test_slots_go_to_their_waiters_first_come_first_served():
+    """A released slot goes to the longest waiter, never to a newcomer (the standard
+    semaphore let newcomers take it, and a waiter could wait out CHAT_SEND_WAIT)."""
+    import threading
+
+    from app.turns import Slots
+    from tests.live import wait_for
+
+    slots = Slots(1)
+    assert slots.acquire(timeout=0)
+    served: list[int] = []
+    queued = threading.Semaphore(0)
+
+    def wait(i: int) -> None:
+        queued.release()
+        if slots.acquire(timeout=10):
+            served.append(i)
+            slots.release()
+
+    waiters = []
+    for i in range(5):  # each in the queue before the next one comes
+        t = threading.Thread(target=wait, args=(i,))
+        t.start()
+        assert queued.acquire(timeout=5)
+        assert wait_for(lambda n=i + 1: slots.waiting == n, timeout=5)
+        waiters.append(t)
+    assert not slots.acquire(timeout=0), "a newcomer does not go past the waiters"
+    slots.release()
+    for t in waiters:
+        t.join(timeout=10)
+    assert served == [0, 1, 2, 3, 4]
+    assert slots.free == 1
+
+
+def test_a_slot_wait_that_runs_out_leaves_the_queue():
+    from app.turns import Slots
+
+    slots = Slots(1)
+    assert slots.acquire(timeout=0)
+    assert not slots.acquire(timeout=0.01)
+    assert slots.waiting == 0, "the waiter that gave up is gone from the queue"
+    slots.release()
+    assert slots.free == 1 and slots.acquire(timeout=0)
