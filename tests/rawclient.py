@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import selectors
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ class RawClient:
         on_event: Callable | None = None,
         cookie: str | None = None,
         answer_pings: bool = True,
+        readers: Readers | None = None,
     ):
         self.on_event = on_event  # on_event(name, payload), on the reader thread
         self.answer_pings = answer_pings  # False: a client that went silent
@@ -75,8 +77,10 @@ class RawClient:
         self.connected = True
         for packet in early:
             self._event(packet)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        if readers is not None:  # one thread reads many sockets
+            readers.add(self)
+        else:
+            threading.Thread(target=self._read, daemon=True).start()
 
     # --- sending ----------------------------------------------------------------
 
@@ -117,32 +121,46 @@ class RawClient:
                 raise TimeoutError(f"no acknowledgement for {event} in {timeout} s")
         return box[0]
 
+    def waiting(self) -> int:
+        """Acknowledgements asked for and not yet come."""
+        with self._lock:
+            return len(self._waiting)
+
     # --- receiving --------------------------------------------------------------
 
     def _read(self) -> None:
         try:
-            while True:
-                packet = self.ws.recv()
-                if not packet:
-                    break
-                if packet == "2":  # Engine.IO ping
-                    self.pings += 1
-                    if self.answer_pings:
-                        self.ws.send("3")
-                elif packet.startswith("43/chat,"):
-                    self._acknowledged(packet)
-                elif packet.startswith("42/chat,"):
-                    self._event(packet)
-                elif packet.startswith("41/chat") or packet.startswith("1"):
-                    break  # the server closed the namespace or the transport
-        except (OSError, websocket.WebSocketException, ValueError):
-            pass
+            while self.read_one():
+                pass
         finally:
-            self.connected = False
-            self.closed_at = time.monotonic()
-            with self._lock:
-                self._waiting.clear()  # those acks will never come
-            self._close_quietly()
+            self.gone()
+
+    def read_one(self) -> bool:
+        """Read and handle one packet; False when the socket is done with."""
+        try:
+            packet = self.ws.recv()
+            if not packet:
+                return False
+            if packet == "2":  # Engine.IO ping
+                self.pings += 1
+                if self.answer_pings:
+                    self.ws.send("3")
+            elif packet.startswith("43/chat,"):
+                self._acknowledged(packet)
+            elif packet.startswith("42/chat,"):
+                self._event(packet)
+            elif packet.startswith("41/chat") or packet.startswith("1"):
+                return False  # the server closed the namespace or the transport
+            return True
+        except (OSError, websocket.WebSocketException, ValueError):
+            return False
+
+    def gone(self) -> None:
+        self.connected = False
+        self.closed_at = time.monotonic()
+        with self._lock:
+            self._waiting.clear()  # those acks will never come
+        self._close_quietly()
 
     def _event(self, packet: str) -> None:
         if self.on_event is not None:
@@ -165,6 +183,42 @@ class RawClient:
     def _close_quietly(self) -> None:
         with contextlib.suppress(Exception):
             self.ws.close()
+
+
+class Readers:
+    """One thread that reads many RawClients' sockets (`RawClient(..., readers=...)`).
+
+    A load of a thousand clients with a reading thread each spends the clients' core
+    on waking threads and handing the GIL around, and then offers less than it should.
+    websocket-client reads a frame with exactly the bytes the frame needs, so what is
+    left of the next frame stays in the kernel's buffer, where the selector sees it.
+    """
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def add(self, client: RawClient) -> None:
+        self._selector.register(client.ws.sock, selectors.EVENT_READ, client)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._selector.get_map():
+                self._stop.wait(0.01)  # nothing to read yet
+                continue
+            for key, _ in self._selector.select(timeout=0.05):
+                client = key.data
+                if not client.read_one():
+                    with contextlib.suppress(KeyError, ValueError):
+                        self._selector.unregister(key.fileobj)
+                    client.gone()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._selector.close()
 
 
 def now() -> float:
