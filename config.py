@@ -153,6 +153,12 @@ class Config:
                 env.get("LOGIN_RATE_LIMIT_ADDRESS", "20/60"), "LOGIN_RATE_LIMIT_ADDRESS"
             )
         )
+        self.WIDGET_SESSION_RATE_LIMIT_ADDRESS = as_limiter_string(
+            parse_rate_limit(
+                env.get("WIDGET_SESSION_RATE_LIMIT_ADDRESS", "30/60"),
+                "WIDGET_SESSION_RATE_LIMIT_ADDRESS",
+            )
+        )
         self.REGISTER_RATE_LIMIT_ADDRESS = as_limiter_string(
             parse_rate_limit(
                 env.get("REGISTER_RATE_LIMIT_ADDRESS", "10/3600"), "REGISTER_RATE_LIMIT_ADDRESS"

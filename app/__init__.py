@@ -78,11 +78,12 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import api, auth, web
+    from . import api, auth, web, widget
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(widget.bp)
 
 
 def register_errors(app: Flask) -> None:

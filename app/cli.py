@@ -1,6 +1,8 @@
-"""Commands: `flask --app wsgi create-admin` and `flask --app wsgi demo-accounts`."""
+"""Commands: `flask --app wsgi create-admin`, `demo-accounts`, `seed-scale` and `sites`."""
 
 from __future__ import annotations
+
+import json
 
 import click
 from flask import Flask, current_app
@@ -21,6 +23,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(demo_accounts)
     app.cli.add_command(seed_scale)
+    app.cli.add_command(sites)
 
 
 @click.command("create-admin")
@@ -153,3 +156,84 @@ SEED_SQL = [
                  FROM messages GROUP BY room_id) m
         WHERE chat_rooms.id = m.room_id""",
 ]
+
+
+@click.group("sites")
+def sites() -> None:
+    """The businesses' sites that carry the widget (docs/PROTOCOL.md, "The widget")."""
+
+
+def _site_json(site) -> str:
+    return json.dumps(
+        {
+            "site_key": site.key,
+            "name": site.name,
+            "origins": site.origin_list,
+            "login_url": site.login_url,
+            "created_at": site.created_at.isoformat(),
+            "removed": site.removed_at is not None,
+        },
+        ensure_ascii=False,
+    )
+
+
+@sites.command("add")
+@with_appcontext
+@click.option("--name", required=True, help="The site's name, as the team sees it.")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    required=True,
+    help="An origin that may frame the widget (https://shop.example); repeat for more.",
+)
+@click.option("--login-url", default=None, help="Where the site's visitors log in.")
+def sites_add(name: str, origins: tuple[str, ...], login_url: str | None) -> None:
+    """Register a site; prints {"site_key", "secret"} (the secret is shown only now)."""
+    from .services.sites import add_site
+
+    try:
+        site, secret = add_site(name, list(origins), login_url)
+    except ChatError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(json.dumps({"site_key": site.key, "secret": secret}))
+
+
+@sites.command("list")
+@with_appcontext
+def sites_list() -> None:
+    """Every site, one JSON object a line (secrets are never printed again)."""
+    from .services.sites import list_sites
+
+    for site in list_sites():
+        click.echo(_site_json(site))
+
+
+@sites.command("rotate-secret")
+@with_appcontext
+@click.argument("key")
+def sites_rotate_secret(key: str) -> None:
+    """A new secret for the site; the old one stops working, and its customers' sessions
+    end. Prints {"site_key", "secret"}."""
+    from .services.sites import rotate_secret
+
+    try:
+        secret = rotate_secret(key)
+    except ChatError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(json.dumps({"site_key": key, "secret": secret}))
+
+
+@sites.command("remove")
+@with_appcontext
+@click.argument("key")
+def sites_remove(key: str) -> None:
+    """Stop the site's widget: identities refused, its customers' sessions ended. Their
+    conversations stay."""
+    from .services.sites import remove_site
+
+    try:
+        remove_site(key)
+    except ChatError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Removed {key}.")

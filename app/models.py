@@ -1,5 +1,5 @@
-"""The chat's tables: users, their rooms, the messages in them, the team's saved
-replies and login sessions.
+"""The chat's tables: the business's sites, users, their rooms, the messages in them,
+the team's saved replies and login sessions.
 
 Models are passive: no commits, emits or queues here. Times are stored in UTC.
 """
@@ -28,12 +28,41 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class Site(db.Model):
+    """A business's site that embeds the widget and vouches for its own logged-in users
+    with identities it signs (HS256) with `secret` (services/sites.py)."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)  # public, in the snippet
+    name: Mapped[str] = mapped_column(String(100))
+    # Kept as it is: it must verify signatures. Shown once, when made or rotated.
+    secret: Mapped[str] = mapped_column(String(64))
+    # The origins that may frame the widget, space-separated ("https://shop.example").
+    origins: Mapped[str] = mapped_column(Text)
+    login_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A removed site keeps its row (its customers' conversations name it) and refuses
+    # every identity.
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    @property
+    def origin_list(self) -> list[str]:
+        return self.origins.split()
+
+    def __repr__(self) -> str:
+        return f"<Site {self.id} {self.key}>"
+
+
 class User(db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Stored normalised (trimmed, lower-case), so the unique constraint is case-insensitive.
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    # Stored normalised (trimmed, lower-case). Unique among the accounts of ours (those
+    # with a password); a site's customers are keyed by (site, their id on the site),
+    # and their email is what the site says.
+    email: Mapped[str] = mapped_column(String(254))
     name: Mapped[str] = mapped_column(String(100))
     # Werkzeug's scrypt with a random salt, made and checked by services/users.py.
     password_hash: Mapped[str] = mapped_column(String(255))
@@ -41,9 +70,24 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # When the user's last socket closed (services/presence.py); None: never, or online.
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # A customer who came through a site's widget: the site, and its `sub` for them.
+    # They have no password of ours (`password_hash` is "!", which matches nothing).
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), default=None)
+    external_id: Mapped[str | None] = mapped_column(String(255), default=None)
+
+    site: Mapped[Site | None] = relationship(lazy="select")
 
     __table_args__ = (
         CheckConstraint("role IN ('customer', 'admin')", name="role"),
+        CheckConstraint("(site_id IS NULL) = (external_id IS NULL)", name="site_identity_complete"),
+        Index(
+            "uq_users_email",
+            "email",
+            unique=True,
+            sqlite_where=text("site_id IS NULL"),
+            postgresql_where=text("site_id IS NULL"),
+        ),
+        UniqueConstraint("site_id", "external_id", name="uq_users_site_external"),
         # The inbox's search matches a fragment anywhere in the name or email
         # (the inbox query): trigram indexes on PostgreSQL (pg_trgm), plain ones on
         # SQLite, where they only keep the schema the same.

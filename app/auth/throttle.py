@@ -4,6 +4,7 @@
   guesser is stopped after a few tries.
 - Login, per client address: every attempt, so one address cannot try many accounts.
 - Sign-up, per client address: every attempt.
+- The widget's identity exchange, per client address: every attempt.
 - Addresses in RATELIMIT_EXEMPT_ADDRESSES (loopback by default) skip the two
   per-address limits, never the per-account one.
 
@@ -60,6 +61,12 @@ login_per_account = _limit(
 )
 login_per_address = _limit(
     "LOGIN_RATE_LIMIT_ADDRESS", "login-address", client_address, exempt_when=_exempt_address
+)
+widget_per_address = _limit(
+    "WIDGET_SESSION_RATE_LIMIT_ADDRESS",
+    "widget-address",
+    client_address,
+    exempt_when=_exempt_address,
 )
 register_per_address = _limit(
     "REGISTER_RATE_LIMIT_ADDRESS", "register-address", client_address, exempt_when=_exempt_address

@@ -56,6 +56,13 @@ class Payload(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class IdentityExchange(Payload):
+    """`POST /api/widget/session`: a site's key and an identity it signed."""
+
+    site_key: Annotated[Text, Field(min_length=1, max_length=40)]
+    identity: Annotated[Text, Field(min_length=1, max_length=8192)]
+
+
 class SendMessage(Payload):
     body: Body
     room_id: Id | None = None

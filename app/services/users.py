@@ -36,7 +36,11 @@ def _dummy_hash() -> str:
 
 
 def get_user_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == User.normalise_email(email)))
+    """The account of ours (one with a password) with this email; a site's customers
+    are not found by email (services/sites.py)."""
+    return db.session.scalar(
+        select(User).where(User.email == User.normalise_email(email), User.site_id.is_(None))
+    )
 
 
 def register_user(data: object, role: str = "customer") -> User:

@@ -1,0 +1,206 @@
+"""The widget's identity exchange (issue 20): a site signs its logged-in user's
+identity, and `POST /api/widget/session` trades it for one of our sessions.
+
+Every refusal is checked for its effect: 401 `unauthorized`, and no account made.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import jwt
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import drain, heard
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def site(app):
+    """`site(name, origins)`: a registered site, as `{"key", "secret", "id"}`."""
+    from app.services.sites import add_site
+
+    def make(name="Teapot Shop", origins=("https://shop.example",), login_url=None):
+        with app.app_context():
+            made, secret = add_site(name, list(origins), login_url)
+            return {"key": made.key, "secret": secret, "id": made.id}
+
+    return make
+
+
+def identity(site, *, secret=None, algorithm="HS256", lifetime=600, drop=(), **claims):
+    body = {"sub": "u-1", "email": "Kim@Shop.example", "name": "김민지", **claims}
+    if lifetime is not None:
+        body.setdefault("exp", int(time.time()) + lifetime)
+    for name in drop:
+        body.pop(name, None)
+    return jwt.encode(body, secret or site["secret"], algorithm=algorithm)
+
+
+def exchange(http, site_key, token):
+    return http.post("/api/widget/session", json={"site_key": site_key, "identity": token})
+
+
+def user_count(app) -> int:
+    from app.extensions import db
+    from app.models import User
+
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(User))
+
+
+def test_a_signed_identity_becomes_a_session_of_ours_that_chats(app, http, site, connect):
+    shop = site()
+    answer = exchange(http, shop["key"], identity(shop))
+    assert answer.status_code == 200, answer.json
+    body = answer.json
+    assert set(body) >= {"access_token", "refresh_token", "user"}
+    assert body["user"]["name"] == "김민지"
+    assert body["user"]["email"] == "kim@shop.example"
+    assert body["user"]["role"] == "customer"
+    # An ordinary token of ours: the socket takes it and the customer chats.
+    client = connect(auth={"token": body["access_token"]})
+    assert client.is_connected("/chat")
+    sent = client.emit("send_message", {"body": "안녕하세요"}, namespace="/chat", callback=True)
+    assert sent["ok"], sent
+    # The same person again: the same account, their name and email brought up to date.
+    again = exchange(http, shop["key"], identity(shop, name="Kim Minji", email="k@shop.example"))
+    assert again.json["user"]["id"] == body["user"]["id"]
+    assert again.json["user"]["name"] == "Kim Minji"
+    assert again.json["user"]["email"] == "k@shop.example"
+    # And refresh rotation treats the pair like any other.
+    renewed = http.post("/api/auth/refresh", headers=bearer(body["refresh_token"]))
+    assert renewed.status_code == 200
+
+
+def test_an_audience_naming_the_site_is_accepted(http, site):
+    shop = site()
+    assert exchange(http, shop["key"], identity(shop, aud=shop["key"])).status_code == 200
+
+
+REFUSALS = {
+    "another site's secret": lambda shop, other: identity(shop, secret=other["secret"]),
+    "a wrong signature": lambda shop, other: identity(shop)[:-4] + "AAAA",
+    "algorithm none": lambda shop, other: jwt.encode(
+        {"sub": "u-1", "email": "a@b.c", "exp": int(time.time()) + 60}, None, algorithm="none"
+    ),
+    "algorithm HS512": lambda shop, other: identity(shop, algorithm="HS512"),
+    "no exp": lambda shop, other: identity(shop, lifetime=None),
+    "exp past": lambda shop, other: identity(shop, lifetime=-10),
+    "exp 25 hours ahead": lambda shop, other: identity(shop, lifetime=25 * 3600),
+    "no sub": lambda shop, other: identity(shop, drop=("sub",)),
+    "no email": lambda shop, other: identity(shop, drop=("email",)),
+    "a sub that is not a string": lambda shop, other: identity(shop, sub=42),
+    "an email that is no address": lambda shop, other: identity(shop, email="nobody"),
+    "aud naming another site": lambda shop, other: identity(shop, aud=other["key"]),
+    "not a JWT": lambda shop, other: "not-a-token",
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_a_bad_identity_is_refused_and_creates_nothing(app, http, site, case):
+    shop, other = site(), site("Other Shop", ("https://other.example",))
+    before = user_count(app)
+    answer = exchange(http, shop["key"], REFUSALS[case](shop, other))
+    assert answer.status_code == 401, (case, answer.json)
+    assert answer.json["error"]["code"] == "unauthorized"
+    assert user_count(app) == before
+
+
+def test_an_unknown_site_key_or_a_malformed_request_is_refused(app, http, site):
+    shop = site()
+    assert exchange(http, "site_nope", identity(shop)).status_code == 401
+    bad = http.post("/api/widget/session", json={"site_key": shop["key"]})
+    assert bad.status_code == 400 and bad.json["error"]["code"] == "validation_error"
+    assert http.post("/api/widget/session", data="{").status_code == 400
+    assert user_count(app) == 0
+
+
+def test_an_identity_never_reaches_a_password_account_with_its_email(app, http, site, users):
+    ours = users.make("customer", name="Carl Customer")
+    shop = site()
+    answer = exchange(http, shop["key"], identity(shop, email=ours.email, sub="carl"))
+    assert answer.status_code == 200
+    assert answer.json["user"]["id"] != ours.id
+    # The password account still logs in as itself, and its email is not taken.
+    login = http.post("/api/auth/login", json={"email": ours.email, "password": ours.password})
+    assert login.status_code == 200 and login.json["user"]["id"] == ours.id
+    # And the site's customer cannot log in with a password.
+    refused = http.post("/api/auth/login", json={"email": ours.email, "password": "!"})
+    assert refused.status_code == 401
+
+
+def test_the_same_sub_on_two_sites_is_two_customers_with_two_rooms(app, http, site, connect):
+    shop, other = site(), site("Other Shop", ("https://other.example",))
+    a = exchange(http, shop["key"], identity(shop, sub="same")).json
+    b = exchange(http, other["key"], identity(other, sub="same")).json
+    assert a["user"]["id"] != b["user"]["id"]
+    first = connect(auth={"token": a["access_token"]})
+    second = connect(auth={"token": b["access_token"]})
+    room_a = first.emit("send_message", {"body": "a"}, namespace="/chat", callback=True)
+    room_b = second.emit("send_message", {"body": "b"}, namespace="/chat", callback=True)
+    assert room_a["message"]["room_id"] != room_b["message"]["room_id"]
+    history = second.emit(
+        "history", {"room_id": room_a["message"]["room_id"]}, namespace="/chat", callback=True
+    )
+    assert not history["ok"] and history["error"]["code"] in {"forbidden", "not_found"}
+
+
+@pytest.mark.parametrize("action", ["rotate", "remove"])
+def test_a_rotated_or_removed_site_refuses_identities_and_ends_its_sessions(
+    app, http, site, connect, action
+):
+    from app.services.sites import remove_site, rotate_secret
+
+    shop, other = site(), site("Other Shop", ("https://other.example",))
+    pair = exchange(http, shop["key"], identity(shop)).json
+    bystander = exchange(http, other["key"], identity(other)).json
+    sock = connect(auth={"token": pair["access_token"]})
+    other_sock = connect(auth={"token": bystander["access_token"]})
+    drain(sock, other_sock)
+    old = identity(shop)
+    with app.app_context():
+        new_secret = rotate_secret(shop["key"]) if action == "rotate" else remove_site(shop["key"])
+
+    assert exchange(http, shop["key"], old).status_code == 401
+    # The session it gave is dead: its socket closed, its tokens refused.
+    assert heard(sock, "session_expired") == [{}]
+    assert not sock.is_connected("/chat")
+    assert http.get("/api/me", headers=bearer(pair["access_token"])).status_code == 401
+    assert (
+        http.post("/api/auth/refresh", headers=bearer(pair["refresh_token"])).status_code == 401
+    )
+    # Another site's customer is untouched.
+    assert other_sock.is_connected("/chat")
+    if action == "rotate":
+        fresh = identity(shop, secret=new_secret)
+        assert exchange(http, shop["key"], fresh).status_code == 200
+    else:
+        assert exchange(http, shop["key"], identity(shop)).status_code == 401
+
+
+def test_the_sites_commands_print_json(app):
+    runner = app.test_cli_runner()
+    added = runner.invoke(
+        args=["sites", "add", "--name", "Teapot Shop", "--origin", "https://Shop.example/"]
+    )
+    assert added.exit_code == 0, added.output
+    made = json.loads(added.output)
+    assert set(made) == {"site_key", "secret"}
+    listing = runner.invoke(args=["sites", "list"]).output
+    listed = [json.loads(line) for line in listing.splitlines()]
+    assert listed[0]["site_key"] == made["site_key"]
+    assert listed[0]["origins"] == ["https://shop.example"]
+    assert "secret" not in listed[0] and made["secret"] not in json.dumps(listed)
+    rotated = runner.invoke(args=["sites", "rotate-secret", made["site_key"]])
+    assert rotated.exit_code == 0 and json.loads(rotated.output)["secret"] != made["secret"]
+    assert runner.invoke(args=["sites", "remove", made["site_key"]]).exit_code == 0
+    gone = runner.invoke(args=["sites", "remove", made["site_key"]])
+    assert gone.exit_code != 0 and "No site" in gone.output
+    bad = runner.invoke(args=["sites", "add", "--name", "X", "--origin", "shop.example/path"])
+    assert bad.exit_code != 0 and "not an origin" in bad.output
