@@ -84,6 +84,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(widget.bp)
+    from .widget import demo
+
+    app.register_blueprint(demo.bp)
 
 
 def register_errors(app: Flask) -> None:

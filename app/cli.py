@@ -57,6 +57,13 @@ def demo_accounts() -> None:
         if get_user_by_email(email) is None:
             register_user({"email": email, "name": name, "password": password}, role=role)
         click.echo(f"  {role:<8}  {email:<20}  password: {password}")
+    from .widget.demo import demo_shop_site
+
+    site = demo_shop_site()
+    click.echo(
+        f"The demo shop, with the widget on it: {site.origin_list[0]}/demo-shop "
+        f"(site key {site.key})"
+    )
 
 
 @click.command("seed-scale")

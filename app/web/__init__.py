@@ -46,7 +46,10 @@ CONTENT_SECURITY_POLICY = (
 def security_headers(response):
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        # Older browsers' twin of frame-ancestors 'none'. The widget's frame sets its
+        # own policy naming its site's origins, which X-Frame-Options cannot express.
+        if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:
+            response.headers.setdefault("X-Frame-Options", "DENY")
     if request.path.startswith("/api"):  # tokens and private conversations
         response.headers["Cache-Control"] = "no-store"
     if current_app.config["HSTS"]:

@@ -1,21 +1,72 @@
-"""The widget on a business's own site: the identity exchange (and, later, its pages).
+"""The widget on a business's own site (issue 20; docs/PROTOCOL.md, "The widget").
 
-`POST /api/widget/session {"site_key", "identity"}` answers like `POST /api/auth/login`
-for the site's customer the signed identity names (services/sites.py), or 401
-`unauthorized` with nothing created.
+- `GET /widget.js`: the loader the site's pages carry. It draws the launcher and, when
+  the visitor opens the chat, frames `/widget/frame`.
+- `GET /widget/frame?site=KEY`: the conversation panel. Only the site's registered
+  origins may frame it (`Content-Security-Policy: frame-ancestors`), and it takes
+  messages only from the page that framed it, when that page is of one of them.
+- `POST /api/widget/session {"site_key", "identity"}` answers like `POST
+  /api/auth/login` for the site's customer the signed identity names
+  (services/sites.py), or 401 `unauthorized` with nothing created.
+
+No cookie of ours is read or set by any of them: browsers that block third-party
+cookies (inside the business's page, ours are third-party) work the same.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+)
 
 from ..auth import throttle
 from ..extensions import csrf
 from ..services import tokens
 from ..services.payloads import user_view
-from ..services.sites import exchange_identity
+from ..services.sites import active_site, exchange_identity
 
 bp = Blueprint("widget", __name__)
+
+
+def frame_policy(origins: list[str]) -> str:
+    """The frame's own Content-Security-Policy: the pages' rules, framed only by `origins`."""
+    ancestors = " ".join(origins) or "'none'"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self'; frame-ancestors {ancestors}; base-uri 'none'; "
+        "form-action 'self'"
+    )
+
+
+@bp.get("/widget.js")
+def loader():
+    response = send_from_directory(
+        current_app.static_folder, "widget/loader.js", mimetype="text/javascript", max_age=300
+    )
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return response
+
+
+@bp.get("/widget/frame")
+def frame():
+    site = active_site(request.args.get("site"))
+    if site is None:
+        abort(404)
+    page = render_template(
+        "widget/frame.html",
+        site={"name": site.name, "key": site.key, "login_url": site.login_url},
+        origins=site.origin_list,
+    )
+    response = current_app.make_response(page)
+    response.headers["Content-Security-Policy"] = frame_policy(site.origin_list)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/api/widget/session")

@@ -172,9 +172,7 @@ def test_a_rotated_or_removed_site_refuses_identities_and_ends_its_sessions(
     assert heard(sock, "session_expired") == [{}]
     assert not sock.is_connected("/chat")
     assert http.get("/api/me", headers=bearer(pair["access_token"])).status_code == 401
-    assert (
-        http.post("/api/auth/refresh", headers=bearer(pair["refresh_token"])).status_code == 401
-    )
+    assert http.post("/api/auth/refresh", headers=bearer(pair["refresh_token"])).status_code == 401
     # Another site's customer is untouched.
     assert other_sock.is_connected("/chat")
     if action == "rotate":
@@ -204,3 +202,33 @@ def test_the_sites_commands_print_json(app):
     assert gone.exit_code != 0 and "No site" in gone.output
     bad = runner.invoke(args=["sites", "add", "--name", "X", "--origin", "shop.example/path"])
     assert bad.exit_code != 0 and "not an origin" in bad.output
+
+
+def test_the_frame_may_be_framed_only_by_its_sites_origins(http, site):
+    shop = site(origins=("https://shop.example", "http://localhost:8001"))
+    page = http.get(f"/widget/frame?site={shop['key']}")
+    assert page.status_code == 200
+    policy = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors https://shop.example http://localhost:8001;" in policy
+    assert "X-Frame-Options" not in page.headers
+    assert "Set-Cookie" not in page.headers, "the widget relies on no cookie of ours"
+    # Every other page still refuses every frame.
+    login = http.get("/login")
+    assert "frame-ancestors 'none'" in login.headers["Content-Security-Policy"]
+    assert login.headers["X-Frame-Options"] == "DENY"
+    # An unknown or removed site has no frame.
+    assert http.get("/widget/frame?site=site_nope").status_code == 404
+    from app.services.sites import remove_site
+
+    with http.application.app_context():
+        remove_site(shop["key"])
+    assert http.get(f"/widget/frame?site={shop['key']}").status_code == 404
+
+
+def test_the_loader_is_served_as_a_script_any_site_may_load(http):
+    loader = http.get("/widget.js")
+    assert loader.status_code == 200
+    assert loader.mimetype == "text/javascript"
+    assert loader.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+    assert b"window.SupportChat" in loader.data
+    assert "Set-Cookie" not in loader.headers

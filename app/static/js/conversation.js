@@ -328,9 +328,11 @@ export async function loadNewest(socket, list, roomId, button) {
 // marks, "Load earlier", resuming after a reconnect (resync, then resend what had no
 // ack) and the composer's sends. The pages decide which room is open; the rest is here.
 export class Conversation {
-  constructor({ socket, me, onSent }) {
+  // `canRead()`, when given, says whether the reader can see the conversation now (the
+  // widget's panel may be closed while its page is visible); read marks wait for it.
+  constructor({ socket, me, onSent, canRead }) {
     const $ = (id) => document.getElementById(id);
-    Object.assign(this, { socket, me, onSent });
+    Object.assign(this, { socket, me, onSent, canRead });
     this.roomId = null;
     this.list = new MessageList({ list: $("message-list"), empty: $("empty"), me });
     this.typingLine = $("typing");
@@ -426,6 +428,7 @@ export class Conversation {
   // Tell the server what we have read, when the page is actually being looked at.
   markRead() {
     if (this.roomId === null || document.visibilityState !== "visible") return;
+    if (this.canRead && !this.canRead()) return;
     const latest = this.list.highestId;
     if (latest) call(this.socket, "mark_read", { room_id: this.roomId, message_id: latest });
   }

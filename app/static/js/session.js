@@ -47,19 +47,25 @@ export function call(socket, event, payload) {
   });
 }
 
-// The /chat socket. The page's HttpOnly access cookie proves who we are; when the
-// server refuses it or says the session expired, renew it once and connect again.
-export function connectChat({ onConnect, onState }) {
-  const socket = io("/chat", { withCredentials: true });
+// The /chat socket. By default the page's HttpOnly access cookie proves who we are;
+// when the server refuses it or says the session expired, renew it once and connect
+// again. The widget passes `auth` (the token to send) and `renew` (a promise of true
+// once a new token is at hand) instead, and `onSignedOut` for when renewal fails.
+export function connectChat({ onConnect, onState, auth, renew, onSignedOut }) {
+  const socket = auth
+    ? io("/chat", { auth: (cb) => cb({ token: auth() }) })
+    : io("/chat", { withCredentials: true });
   let renewals = 0;
   const setState = (state, text) => onState && onState(state, text);
+  const signedOut = onSignedOut || (() => window.location.assign("/login"));
 
   const renewAndReconnect = async () => {
     const seenCsrf = readCookie("csrf_access_token");
     setState("reconnecting", "Renewing your session…");
     renewals += 1;
-    if (renewals > 3 || !(await renewAccessCookie(seenCsrf))) {
-      window.location.assign("/login");
+    const renewed = renewals <= 3 && (renew ? await renew() : await renewAccessCookie(seenCsrf));
+    if (!renewed) {
+      signedOut();
       return;
     }
     socket.connect();

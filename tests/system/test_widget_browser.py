@@ -1,0 +1,216 @@
+"""The widget on a business's own site, in real Chromium (issue 20).
+
+The chat runs at http://127.0.0.1:PORT; the shop is another site, http://localhost:SHOP,
+served by a small HTTP server of the test's own, and carries the snippet. Chromium runs
+with third-party cookies blocked; the widget uses no cookie of ours anyway.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import threading
+import time
+
+import jwt
+import pytest
+
+from tests.live import LiveServer, free_port
+from tests.system.test_pages_browser import ARGS, CHROMIUM, log_in
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="needs the playwright package (pip install playwright)"
+)
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+BLOCK_THIRD_PARTY_COOKIES = ["--test-third-party-cookie-phaseout"]
+
+
+@pytest.fixture
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS + BLOCK_THIRD_PARTY_COOKIES)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def live(database_url):
+    server = LiveServer(database_url, "eventlet")
+    try:
+        yield server.start()
+    finally:
+        server.close()
+
+
+class Shop:
+    """A business's site on an origin of its own: `page(identity)` is its HTML."""
+
+    def __init__(self, chat_url: str):
+        self.chat_url = chat_url
+        self.pages: dict[str, str] = {}
+        shop = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                body = shop.pages.get(self.path.split("?")[0])
+                if body is None:
+                    self.send_error(404)
+                    return
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.port = free_port()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.origin = f"http://localhost:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def put(self, path: str, site_key: str, identity: str | None) -> str:
+        who = f' data-identity="{identity}"' if identity else ""
+        self.pages[path] = (
+            "<!doctype html><html lang=en><head><meta charset=utf-8><title>Teapot Shop</title>"
+            "</head><body><h1>Teapot Shop</h1><p>Fine teapots since 1999.</p>"
+            f'<script src="{self.chat_url}/widget.js" data-site="{site_key}"{who} async>'
+            "</script></body></html>"
+        )
+        return self.origin + path
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def shop(live):
+    s = Shop(live.url)
+    yield s
+    s.close()
+
+
+def sign(secret: str, sub: str, email: str, name: str) -> str:
+    claims = {"sub": sub, "email": email, "name": name, "exp": int(time.time()) + 600}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def register(app, name: str, origin: str) -> dict:
+    from app.services.sites import add_site
+
+    with app.app_context():
+        site, secret = add_site(name, [origin])
+        return {"key": site.key, "secret": secret}
+
+
+def open_shop(browser, url: str, viewport=None):
+    page = browser.new_context(**({"viewport": viewport} if viewport else {})).new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.wait_for_function("() => window.SupportChat !== undefined", timeout=15000)
+    page.errors = errors
+    return page
+
+
+def panel(page):
+    return page.frame_locator("iframe[title='Support chat']")
+
+
+def test_a_shop_customer_chats_through_the_widget_and_the_team_answers(
+    app, browser, live, shop, users
+):
+    teapots = register(app, "Teapot Shop", f"http://localhost:{shop.port}")
+    identity = sign(teapots["secret"], "shop-user-7", "kim@shop.example", "김민지")
+    page = open_shop(browser, shop.put("/", teapots["key"], identity))
+    # Nothing of the chat is loaded until the visitor opens it.
+    assert page.locator("iframe").count() == 0
+    page.click("[data-supportchat] >> button")
+    chat = panel(page)
+    chat.locator("#composer-send:not([disabled])").wait_for(timeout=15000)
+    chat.locator("#composer-input").fill("제 주문이 아직 안 왔어요")
+    chat.locator("#composer-input").press("Enter")
+
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    support.locator(".room-name", has_text="김민지").wait_for(timeout=15000)
+    support.click(".rooms li .room")
+    support.locator("#message-list .body", has_text="제 주문이 아직").wait_for(timeout=15000)
+    support.fill("#composer-input", "확인해 볼게요, 김민지 님.")
+    support.press("#composer-input", "Enter")
+    chat.locator("#message-list .body", has_text="확인해 볼게요").wait_for(timeout=15000)
+
+    # Closed, the launcher counts what arrives meanwhile.
+    page.click("[data-supportchat] >> button")
+    assert page.locator("[data-supportchat] .p").is_hidden()
+    support.fill("#composer-input", "택배사에 문의했어요.")
+    support.press("#composer-input", "Enter")
+    page.locator("[data-supportchat] .b", has_text="1").wait_for(timeout=15000)
+
+    # No cookie of ours is used, or could be, inside the shop's page.
+    assert [c for c in page.context.cookies() if "127.0.0.1" in c["domain"]] == []
+    assert page.errors == []
+
+
+def test_reset_then_another_identity_shows_an_empty_conversation(app, browser, shop):
+    teapots = register(app, "Teapot Shop", f"http://localhost:{shop.port}")
+    first = sign(teapots["secret"], "u-1", "first@shop.example", "First Person")
+    page = open_shop(browser, shop.put("/", teapots["key"], first))
+    page.evaluate("() => window.SupportChat.open()")
+    chat = panel(page)
+    chat.locator("#composer-send:not([disabled])").wait_for(timeout=15000)
+    chat.locator("#composer-input").fill("private to the first person")
+    chat.locator("#composer-input").press("Enter")
+    chat.locator("#message-list .message[data-id]").wait_for(timeout=15000)
+
+    second = sign(teapots["secret"], "u-2", "second@shop.example", "Second Person")
+    page.evaluate("() => window.SupportChat.reset()")
+    page.evaluate("(token) => window.SupportChat.identify(token)", second)
+    chat.locator("#greeting", has_text="Hi Second!").wait_for(timeout=15000)
+    chat.locator("#composer-send:not([disabled])").wait_for(timeout=15000)
+    assert chat.locator("#message-list .message").count() == 0
+    assert "private to the first person" not in chat.locator("body").inner_text()
+
+
+def test_a_visitor_who_is_not_logged_in_is_shown_the_sites_login(app, browser, shop):
+    from app.services.sites import add_site
+
+    with app.app_context():
+        site, _ = add_site(
+            "Teapot Shop", [f"http://localhost:{shop.port}"], "https://shop.example/login"
+        )
+        key = site.key
+    page = open_shop(browser, shop.put("/", key, None))
+    page.evaluate("() => window.SupportChat.open()")
+    chat = panel(page)
+    chat.locator("#signed-out").wait_for(timeout=15000)
+    assert chat.locator("#login-link").get_attribute("href") == "https://shop.example/login"
+    assert chat.locator("#composer").is_hidden()
+
+
+def test_an_unregistered_origin_cannot_frame_the_widget(app, browser, live):
+    registered = Shop(live.url)
+    stranger = Shop(live.url)
+    try:
+        teapots = register(app, "Teapot Shop", f"http://localhost:{registered.port}")
+        identity = sign(teapots["secret"], "u-1", "kim@shop.example", "Kim")
+        page = open_shop(browser, stranger.put("/", teapots["key"], identity))
+        page.evaluate("() => window.SupportChat.open()")
+        page.wait_for_selector("iframe[title='Support chat']", state="attached")
+        frame = page.frame_locator("iframe[title='Support chat']")
+        # Chromium refuses to render it (frame-ancestors): the panel's page never appears.
+        deadline = time.monotonic() + 5
+        frame_obj = None
+        while time.monotonic() < deadline and frame_obj is None:
+            frame_obj = next((f for f in page.frames if f.url.startswith("chrome-error")), None)
+            if frame_obj is None:
+                page.wait_for_timeout(100)
+        assert frame_obj is not None, [f.url for f in page.frames]
+        assert frame.locator("#composer").count() == 0
+    finally:
+        registered.close()
+        stranger.close()
