@@ -171,3 +171,25 @@ def test_on_postgres_the_message_condition_is_served_by_the_full_text_index(app,
         plan = db.session.execute(text(f"EXPLAIN {sql}")).scalars().all()
         db.session.rollback()
     assert any("ix_messages_body_fts" in line for line in plan), plan
+
+
+def test_korean_words_are_found_with_their_particles(connect, users, admin):
+    """Korean writes particles onto the word: "주문" must find "주문이" and "주문을".
+    Inside a longer word ("재주문", a reorder) only SQLite's LIKE finds it; PostgreSQL
+    matches the start of a word (docs/DECISIONS.md, "Searching Korean")."""
+    rooms = {}
+    for name, body in {
+        "김민지": "주문이 아직 안 왔어요",
+        "박서준": "주문을 취소하고 싶어요",
+        "이하은": "재주문은 어떻게 하나요?",
+        "최도윤": "배송 문의드립니다",
+    }.items():
+        sock = connect(users.make("customer", name=name))
+        rooms[name] = emit(sock, "send_message", {"body": body})["message"]["room_id"]
+    found = search(connect(admin), "주문")
+    ids = {room["id"] for room in found}
+    assert {rooms["김민지"], rooms["박서준"]} <= ids
+    assert rooms["최도윤"] not in ids
+    assert (rooms["이하은"] in ids) is (not ON_POSTGRES)
+    for room in found:
+        assert "주문" in room["match"]["parts"]
