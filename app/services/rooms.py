@@ -87,6 +87,10 @@ def customer_profile(user: User, data: object) -> dict:
         "status": room.status,
         "first_contact_at": iso(room.created_at),
         "message_count": messages,
+        # A customer who came through a business's widget: which site vouched for them.
+        "site": {"key": customer.site.key, "name": customer.site.name}
+        if customer.site_id is not None
+        else None,
     }
 
 

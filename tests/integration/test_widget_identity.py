@@ -232,3 +232,29 @@ def test_the_loader_is_served_as_a_script_any_site_may_load(http):
     assert loader.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
     assert b"window.SupportChat" in loader.data
     assert "Set-Cookie" not in loader.headers
+
+
+def test_the_team_sees_which_site_a_customer_came_from(app, http, site, connect, admin, users):
+    shop = site()
+    pair = exchange(http, shop["key"], identity(shop, name="Kim Minji")).json
+    sock = connect(auth={"token": pair["access_token"]})
+    room = sock.emit("send_message", {"body": "hi"}, namespace="/chat", callback=True)
+    support = connect(admin)
+    profile = support.emit(
+        "customer_profile",
+        {"room_id": room["message"]["room_id"]},
+        namespace="/chat",
+        callback=True,
+    )["profile"]
+    assert profile["site"] == {"key": shop["key"], "name": "Teapot Shop"}
+    assert profile["customer"]["name"] == "Kim Minji"
+    assert profile["customer"]["email"] == "kim@shop.example"
+    ours = connect(users.make("customer"))
+    own_room = ours.emit("send_message", {"body": "hi"}, namespace="/chat", callback=True)
+    mine = support.emit(
+        "customer_profile",
+        {"room_id": own_room["message"]["room_id"]},
+        namespace="/chat",
+        callback=True,
+    )["profile"]
+    assert mine["site"] is None

@@ -214,7 +214,8 @@ async function loadProfile(roomId) {
   const rows = [
     ["Name", p.customer.name],
     ["Email", p.customer.email],
-    ["Signed up", when(p.signed_up_at)],
+    ...(p.site ? [["Came from", p.site.name]] : []),
+    [p.site ? "First chat" : "Signed up", when(p.signed_up_at)],
     ["Last seen", p.online ? "Online now" : when(p.last_seen_at)],
     ["Conversation", p.status === "open" ? "Open" : "Resolved"],
     ["Messages", String(p.message_count)],
