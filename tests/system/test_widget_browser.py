@@ -7,6 +7,7 @@ with third-party cookies blocked; the widget uses no cookie of ours anyway.
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import os
 import threading
@@ -214,3 +215,61 @@ def test_an_unregistered_origin_cannot_frame_the_widget(app, browser, live):
     finally:
         registered.close()
         stranger.close()
+
+
+LAYOUT_SHIFT = """
+window.__layoutShift = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (!entry.hadRecentInput) window.__layoutShift += entry.value;
+  }
+}).observe({ type: "layout-shift", buffered: true });
+"""
+
+
+def measure_weight(browser, shop_url: str, chat_url: str) -> dict:
+    """What the widget loads from the chat's origin before and after the visitor opens
+    it (bytes as served, and gzipped at level 6 as a proxy sends them), and the layout
+    shift it causes on the page."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.add_init_script(LAYOUT_SHIFT)
+    loaded: list = []
+    page.on("response", lambda r: r.url.startswith(chat_url) and loaded.append(r))
+    page.goto(shop_url)
+    page.wait_for_function("() => window.SupportChat !== undefined", timeout=15000)
+    before = list(loaded)
+    shift = page.evaluate("() => window.__layoutShift")
+    page.click("[data-supportchat] >> button")
+    panel(page).locator("#composer-send:not([disabled])").wait_for(timeout=15000)
+    files = {}
+    for response in loaded[len(before) :]:
+        kind = response.headers.get("content-type", "")
+        if "javascript" in kind or "css" in kind:
+            body = response.body()
+            files[response.url.rsplit("/", 1)[-1]] = (len(body), len(gzip.compress(body, 6)))
+    loader = before[0].body()
+    context.close()
+    return {
+        "before_requests": len(before),
+        "loader_bytes": len(loader),
+        "loader_gzip": len(gzip.compress(loader, 6)),
+        "panel_bytes": sum(raw for raw, _ in files.values()),
+        "panel_gzip": sum(packed for _, packed in files.values()),
+        "panel_files": {name: packed for name, (_, packed) in files.items()},
+        "layout_shift": shift,
+    }
+
+
+def test_the_widget_stays_light(app, browser, live, shop):
+    """Issue 20's budgets: only the loader before the chat is opened, at most 5 KB
+    gzipped; at most 80 KB of gzipped JS and CSS once opened; no layout shift. (The
+    main thread's time is measured by bench/widget_weight.py, not asserted here.)"""
+    teapots = register(app, "Teapot Shop", f"http://localhost:{shop.port}")
+    identity = sign(teapots["secret"], "u-1", "kim@shop.example", "Kim")
+    weight = measure_weight(browser, shop.put("/", teapots["key"], identity), live.url)
+    assert weight["before_requests"] == 1, "nothing but the loader before the chat is opened"
+    assert weight["loader_gzip"] <= 5 * 1024, weight
+    assert weight["panel_gzip"] <= 80 * 1024, weight
+    assert "socket.io.min.js" in weight["panel_files"], "the Socket.IO client came with the panel"
+    assert weight["layout_shift"] == 0, weight
