@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test test-fast lint bench screenshots clean
+.PHONY: run test test-fast lint bench screenshots translations clean
 
 # Running needs requirements.txt; the tests and tools add requirements-test.txt.
 $(BIN)/activate: requirements.txt
@@ -44,3 +44,10 @@ lint: $(VENV)/.test-tools
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+## translations: extract the strings of code, pages and scripts, update each language's
+## catalog (translations/<lang>/LC_MESSAGES/messages.po), and compile them; commit all three
+translations: $(VENV)/.test-tools
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k t -o translations/messages.pot --sort-output --omit-header -w 1000 .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations -w 1000 --no-fuzzy-matching
+	$(BIN)/pybabel compile -d translations --statistics

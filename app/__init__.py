@@ -45,6 +45,9 @@ def register_extensions(app: Flask) -> None:
     jwt.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    from .i18n import init_i18n
+
+    init_i18n(app)
     if app.config["TRUSTED_PROXIES"]:  # the client's address comes from X-Forwarded-For
         from werkzeug.middleware.proxy_fix import ProxyFix
 

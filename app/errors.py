@@ -8,6 +8,8 @@ once and answered with `internal_error`, never with a stack trace.
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 
@@ -95,14 +97,20 @@ def render_form_again(message: str):
 
 # What a person sees for an HTTP error on a page (templates/error.html).
 ERROR_PAGES = {
-    400: ("That request did not look right", "Go back and try again."),
-    403: ("Not for this account", "This page is not open to the account you are using."),
-    404: ("Page not found", "The address may be mistyped, or the page has moved."),
-    405: ("That did not work", "This page cannot be used that way. Go back and try again."),
-    413: ("That was too large", "Send something smaller and try again."),
+    400: (_l("That request did not look right"), _l("Go back and try again.")),
+    403: (
+        _l("Not for this account"),
+        _l("This page is not open to the account you are using."),
+    ),
+    404: (_l("Page not found"), _l("The address may be mistyped, or the page has moved.")),
+    405: (
+        _l("That did not work"),
+        _l("This page cannot be used that way. Go back and try again."),
+    ),
+    413: (_l("That was too large"), _l("Send something smaller and try again.")),
     500: (
-        "Something went wrong on our side",
-        "It has been logged. Try again in a moment; your messages are safe.",
+        _l("Something went wrong on our side"),
+        _l("It has been logged. Try again in a moment; your messages are safe."),
     ),
 }
 
@@ -130,10 +138,13 @@ def register_error_handlers(app: Flask) -> None:
         from .auth.throttle import retry_after_seconds, tarpit
 
         tarpit()
-        message = f"Too many attempts; try again in {retry_after_seconds()} seconds."
+        seconds = retry_after_seconds()
         if wants_json():
+            message = f"Too many attempts; try again in {seconds} seconds."
             return jsonify(error_body("rate_limited", message)), 429
-        return render_form_again(message)
+        return render_form_again(
+            gettext("Too many attempts; try again in %(seconds)s seconds.", seconds=seconds)
+        )
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException):

@@ -2,32 +2,34 @@
 
 import re
 
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired()])
-    password = PasswordField("Password", validators=[DataRequired()])
+    email = EmailField(_l("Email"), validators=[DataRequired(message=_l("Fill this in."))])
+    password = PasswordField(_l("Password"), validators=[DataRequired(message=_l("Fill this in."))])
 
 
 class RegisterForm(FlaskForm):
     # No field validators here: the service checks every field at once (services/
     # schemas.py), and `show_errors` puts each rule that failed beside its field.
-    name = StringField("Your name")
-    email = EmailField("Email")
-    password = PasswordField("Password (8 characters or more)")
+    name = StringField(_l("Your name"))
+    email = EmailField(_l("Email"))
+    password = PasswordField(_l("Password (8 characters or more)"))
 
     EMPTY = {
-        "name": "Tell us your name.",
-        "email": "Enter your email address.",
-        "password": "Choose a password of at least 8 characters.",
+        "name": _l("Tell us your name."),
+        "email": _l("Enter your email address."),
+        "password": _l("Choose a password of at least 8 characters."),
     }
     RULES = {
-        "is not an email address": "That doesn't look like an email address.",
-        "must be at least 8 characters": "Use at least 8 characters.",
-        "must not be empty": "Tell us your name.",
+        "is not an email address": _l("That doesn't look like an email address."),
+        "must be at least 8 characters": _l("Use at least 8 characters."),
+        "must not be empty": _l("Tell us your name."),
     }
 
     def show_errors(self, fields: dict[str, str]) -> None:
@@ -37,13 +39,15 @@ class RegisterForm(FlaskForm):
             if field is None:
                 continue
             if not (field.data or "").strip():
-                field.errors.append(self.EMPTY.get(name, "Fill this in."))
+                field.errors.append(str(self.EMPTY.get(name, _l("Fill this in."))))
             elif rule in self.RULES:
-                field.errors.append(self.RULES[rule])
+                field.errors.append(str(self.RULES[rule]))
             elif match := re.search(r"at most (\d+) characters", rule):
-                field.errors.append(f"Use at most {match.group(1)} characters.")
+                field.errors.append(
+                    gettext("Use at most %(count)s characters.", count=match.group(1))
+                )
             else:
-                field.errors.append(rule[:1].upper() + rule[1:] + ".")
+                field.errors.append(gettext("Check this field."))
 
 
 class LogoutForm(FlaskForm):

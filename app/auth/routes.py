@@ -12,6 +12,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_jwt_extended import (
     get_jwt,
     get_jwt_request_location,
@@ -21,7 +22,7 @@ from flask_jwt_extended import (
     unset_jwt_cookies,
 )
 
-from ..errors import ChatError, Conflict, ValidationError
+from ..errors import ChatError, Conflict, Unauthorized, ValidationError
 from ..extensions import csrf
 from ..services import tokens
 from ..services.payloads import user_view
@@ -95,8 +96,10 @@ def login():
     if form.validate_on_submit():
         try:
             user = authenticate({"email": form.email.data, "password": form.password.data})
-        except ChatError as exc:
-            flash(exc.message, "error")
+        except Unauthorized:
+            flash(gettext("Wrong email or password."), "error")
+        except ChatError:
+            flash(gettext("Something went wrong on our side. Try again in a moment."), "error")
         else:
             return _log_in_with_cookies(user)
     status = 400 if request.method == "POST" else 200
@@ -114,9 +117,9 @@ def register():
         except ValidationError as exc:
             form.show_errors(exc.fields)
         except Conflict:
-            form.email.errors.append("That email is already registered. Log in instead?")
-        except ChatError as exc:
-            flash(exc.message, "error")
+            form.email.errors.append(gettext("That email is already registered. Log in instead?"))
+        except ChatError:
+            flash(gettext("Something went wrong on our side. Try again in a moment."), "error")
         else:
             return _log_in_with_cookies(user)
     status = 400 if request.method == "POST" else 200
@@ -130,7 +133,7 @@ def logout():
         revoke_cookie_tokens()
         response = redirect(url_for("auth.login"))
         unset_jwt_cookies(response)
-        flash("You are logged out.", "info")
+        flash(gettext("You are logged out."), "info")
         return response
     return render_template("auth/logout.html", form=form)
 

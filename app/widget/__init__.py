@@ -22,11 +22,12 @@ from flask import (
     jsonify,
     render_template,
     request,
-    send_from_directory,
 )
+from flask_babel import force_locale, gettext
 
 from ..auth import throttle
 from ..extensions import csrf
+from ..i18n import LANGUAGES
 from ..services import tokens
 from ..services.payloads import user_view
 from ..services.sites import active_site, exchange_identity
@@ -44,11 +45,24 @@ def frame_policy(origins: list[str]) -> str:
     )
 
 
+LOADER_MESSAGES = (
+    "Chat with support",
+    "Chat with support, %(count)s unread",
+    "Support chat",
+)
+
+
 @bp.get("/widget.js")
 def loader():
-    response = send_from_directory(
-        current_app.static_folder, "widget/loader.js", mimetype="text/javascript", max_age=300
-    )
+    """The loader, with its few strings in every language (the page's language is the
+    site's `data-locale`, else the visitor's browser's)."""
+    catalogs = {}
+    for language in LANGUAGES:
+        with force_locale(language):
+            catalogs[language] = {m: gettext(m) for m in LOADER_MESSAGES}
+    response = current_app.make_response(render_template("widget/loader.js", catalogs=catalogs))
+    response.mimetype = "text/javascript"
+    response.headers["Cache-Control"] = "public, max-age=300"
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
 

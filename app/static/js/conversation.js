@@ -1,7 +1,7 @@
 // One conversation on screen, for both pages: the message list, history, sends in
 // order with their retries, the composer and its draft, typing and read marks. User
 // text is only ever set with textContent: nothing a user typed becomes HTML.
-import { dayLabel, el, formatTime, fullDate, loadWhenVisible } from "./dom.js";
+import { dayLabel, el, formatTime, fullDate, loadWhenVisible, t } from "./dom.js";
 import { call } from "./session.js";
 
 // Messages from one author within this many minutes read as one group.
@@ -47,7 +47,7 @@ export class MessageList {
     const last = mine[mine.length - 1];
     if (!last) return;
     const seen = Number(last.dataset.id) <= this.seenUpTo;
-    const text = seen ? " · Seen" : " · Sent";
+    const text = " · " + (seen ? t("Seen") : t("Sent"));
     last.querySelector(".meta").append(el("span", { className: `receipt ${seen ? "seen" : "sent"}`, text }));
   }
 
@@ -90,7 +90,7 @@ export class MessageList {
     if (message.created_at) item.dataset.created = message.created_at;
     if (message.internal) {
       const by = mine ? "you" : message.author.name;
-      item.append(el("span", { className: "note-label", text: `Internal note by ${by} · only the team sees this` }));
+      item.append(el("span", { className: "note-label", text: t("Internal note by %(name)s · only the team sees this", { name: by }) }));
     } else if (!mine) item.append(el("span", { className: "author", text: message.author.name }));
     item.append(el("p", { className: "body", text: message.body }));
     const meta = el("span", { className: "meta" });
@@ -99,7 +99,7 @@ export class MessageList {
       time.setAttribute("datetime", message.created_at);
       time.title = fullDate(message.created_at);
       meta.append(time);
-    } else meta.textContent = "Sending…";
+    } else meta.textContent = t("Sending…");
     item.append(meta);
     return item;
   }
@@ -162,8 +162,8 @@ export class MessageList {
     if (!waiting) return;
     waiting.node.classList.add("failed");
     const meta = waiting.node.querySelector(".meta");
-    meta.replaceChildren(el("span", { text: `Not sent: ${errorText} ` }));
-    const button = el("button", { className: "link-button", text: "Retry", attrs: { type: "button" } });
+    meta.replaceChildren(el("span", { text: t("Not sent: %(reason)s", { reason: errorText }) + " " }));
+    const button = el("button", { className: "link-button", text: t("Retry"), attrs: { type: "button" } });
     button.addEventListener("click", () => retry(waiting.payload));
     meta.append(button);
   }
@@ -172,7 +172,7 @@ export class MessageList {
     const waiting = this.pending.get(clientId);
     if (!waiting) return;
     waiting.node.classList.remove("failed");
-    waiting.node.querySelector(".meta").textContent = "Sending…";
+    waiting.node.querySelector(".meta").textContent = t("Sending…");
   }
 
   unsent() {
@@ -207,6 +207,18 @@ function inTurn(socket, work) {
   return turn;
 }
 
+// What went wrong with a send, in the page's language: the server's messages are
+// English, so each error code has its own text here.
+export function errorText(error) {
+  const code = error && error.code;
+  if (code === "rate_limited") return t("Too many messages at once; wait a moment.");
+  if (code === "validation_error") return t("The message could not be sent as it is.");
+  if (code === "timeout") return t("No answer from the server.");
+  if (code === "unauthorized") return t("Your session has ended; log in again.");
+  if (code === "forbidden" || code === "not_found") return t("This conversation is not yours.");
+  return t("Something went wrong on our side.");
+}
+
 // Send with a client_id; on failure keep the text and offer a retry with the same id.
 export function sendMessage(socket, list, payload) {
   list.markRetrying(payload.client_id);
@@ -217,7 +229,7 @@ async function sendNow(socket, list, payload) {
   const ack = await call(socket, "send_message", payload);
   if (ack.ok) list.add(ack.message);
   else {
-    const reason = ack.error ? ack.error.message : "unknown error";
+    const reason = errorText(ack.error);
     list.failPending(payload.client_id, reason, (again) => sendMessage(socket, list, again));
   }
   return ack;
@@ -271,9 +283,9 @@ export class Composer {
     this.enabled = enabled;
     this.updateCounter();
     const phone = window.matchMedia("(max-width: 760px)").matches;
-    const what = this.noteMode ? "Write a note for the team…" : "Write a message…";
-    const ready = phone ? what : `${what} (Enter to send, Shift+Enter for a new line)`;
-    this.input.placeholder = enabled ? ready : "Reconnecting… your draft is kept";
+    const what = this.noteMode ? t("Write a note for the team…") : t("Write a message…");
+    const ready = phone ? what : what + " " + t("(Enter to send, Shift+Enter for a new line)");
+    this.input.placeholder = enabled ? ready : t("Reconnecting… your draft is kept");
   }
 
   stopTyping() {
@@ -413,14 +425,14 @@ export class Conversation {
   announce(message) {
     const announcer = document.getElementById("announcer");
     if (!announcer) return;
-    const kind = message.internal ? "Internal note" : "New message";
-    announcer.textContent = `${kind} from ${message.author.name}: ${message.body}`;
+    const kind = message.internal ? t("Internal note") : t("New message");
+    announcer.textContent = t("%(kind)s from %(name)s: %(body)s", { kind, name: message.author.name, body: message.body });
   }
 
   showTyping(event) {
     if (event.room_id !== this.roomId || event.user.id === this.me.id) return;
     clearTimeout(this.typingTimer);
-    this.typingLine.textContent = `${event.user.name} is typing…`;
+    this.typingLine.textContent = t("%(name)s is typing…", { name: event.user.name });
     this.typingLine.hidden = !event.is_typing;
     if (event.is_typing) this.typingTimer = setTimeout(() => { this.typingLine.hidden = true; }, 6000);
   }

@@ -1,5 +1,6 @@
 // The customer's page: their one conversation with the support team.
 import { Conversation } from "./conversation.js";
+import { t } from "./dom.js";
 import { call, connectChat, readMe, showConnection } from "./session.js";
 
 const me = readMe();
@@ -19,7 +20,7 @@ const conversation = new Conversation({ socket, me });
 async function start() {
   const answer = await call(socket, "list_rooms", {});
   if (!answer.ok || !answer.rooms.length) {
-    showConnection(connection, "offline", "Could not open your conversation — retrying…");
+    showConnection(connection, "offline", t("Could not open your conversation — retrying…"));
     setTimeout(() => socket.connected && start(), 3000);
     return;
   }
@@ -45,7 +46,7 @@ socket.on("room_updated", (room) => {
 socket.on("presence", (event) => {
   if ("admins_online" in event) {
     $("support-presence").textContent = event.admins_online
-      ? "Our team is online"
-      : "Our team is away — we will answer as soon as we are back";
+      ? t("Our team is online")
+      : t("Our team is away — we will answer as soon as we are back");
   }
 });

@@ -1,6 +1,21 @@
-// DOM helpers for both pages: element creation, avatars, times and dates, and loading
-// when a button scrolls into view. Text is only ever set with textContent: nothing a
-// user typed becomes HTML.
+// DOM helpers for every page: translated text, element creation, avatars, times and
+// dates, and loading when a button scrolls into view. Text is only ever set with
+// textContent: nothing a user typed becomes HTML.
+
+// The page's language (`<html lang>`, chosen by the server) and its strings for the
+// scripts: t("Sent"), t("Hi %(name)s!", { name }). The server finds every t() call
+// in these files and puts their translations in the page (app/i18n.py).
+export const LANG = document.documentElement.lang || "en";
+let catalog = null;
+
+export function t(message, values = {}) {
+  if (catalog === null) {
+    const node = document.getElementById("i18n");
+    catalog = node ? JSON.parse(node.textContent) : {};
+  }
+  const text = catalog[message] || message;
+  return text.replace(/%\((\w+)\)s/g, (_, name) => (name in values ? String(values[name]) : ""));
+}
 
 export function el(tag, options = {}, ...children) {
   const node = document.createElement(tag);
@@ -16,23 +31,23 @@ export function formatTime(iso) {
   const today = new Date();
   const sameDay = date.toDateString() === today.toDateString();
   return sameDay
-    ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
-    : date.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    ? date.toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit" })
+    : date.toLocaleString(LANG, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 }
 
 // "Today", "Yesterday", or the date ("Nov 28"; with the year when it is not this one).
 export function dayLabel(date, now = new Date()) {
   const startOf = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
   const days = Math.round((startOf(now) - startOf(date)) / 86400000);
-  if (days === 0) return "Today";
-  if (days === 1) return "Yesterday";
+  if (days === 0) return t("Today");
+  if (days === 1) return t("Yesterday");
   const options = { month: "short", day: "numeric" };
   if (date.getFullYear() !== now.getFullYear()) options.year = "numeric";
-  return date.toLocaleDateString([], options);
+  return date.toLocaleDateString(LANG, options);
 }
 
 export function fullDate(iso) {
-  return new Date(iso).toLocaleString([], { dateStyle: "full", timeStyle: "short" });
+  return new Date(iso).toLocaleString(LANG, { dateStyle: "full", timeStyle: "short" });
 }
 
 // A person's initials for their avatar ("Amara Okafor" -> "AO"), from text only.

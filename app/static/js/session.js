@@ -1,7 +1,7 @@
 // The session and its socket, for both pages: who the page's user is, the /chat
 // connection, acknowledgements, token renewal and reconnecting, and the connection
 // state shown on the page.
-import { el } from "./dom.js";
+import { el, t } from "./dom.js";
 
 export const ACK_TIMEOUT_MS = 10000;
 
@@ -41,7 +41,7 @@ async function renewAccessCookie(seenCsrf) {
 export function call(socket, event, payload) {
   return new Promise((resolve) => {
     socket.timeout(ACK_TIMEOUT_MS).emit(event, payload, (err, ack) => {
-      if (err) resolve({ ok: false, error: { code: "timeout", message: "No answer from the server." } });
+      if (err) resolve({ ok: false, error: { code: "timeout", message: t("No answer from the server.") } });
       else resolve(ack);
     });
   });
@@ -61,7 +61,7 @@ export function connectChat({ onConnect, onState, auth, renew, onSignedOut }) {
 
   const renewAndReconnect = async () => {
     const seenCsrf = readCookie("csrf_access_token");
-    setState("reconnecting", "Renewing your session…");
+    setState("reconnecting", t("Renewing your session…"));
     renewals += 1;
     const renewed = renewals <= 3 && (renew ? await renew() : await renewAccessCookie(seenCsrf));
     if (!renewed) {
@@ -73,26 +73,26 @@ export function connectChat({ onConnect, onState, auth, renew, onSignedOut }) {
 
   socket.on("connect", () => {
     renewals = 0;
-    setState("connected", "Connected");
+    setState("connected", t("Connected"));
     onConnect();
   });
   socket.on("disconnect", (reason) => {
     if (reason === "io client disconnect") return;
-    setState("reconnecting", "Reconnecting…");
+    setState("reconnecting", t("Reconnecting…"));
   });
   socket.on("connect_error", (err) => {
     if (err && err.message === "unauthorized") renewAndReconnect();
     else if (err && err.message === "too_many_connections") {
-      setState("offline", "Too many tabs open — close one, then reload this page.");
+      setState("offline", t("Too many tabs open — close one, then reload this page."));
     } else {
-      setState("offline", "Offline — retrying…");
+      setState("offline", t("Offline — retrying…"));
       // A refusal by the server (`unavailable`: restarting, or its database is away)
       // is final for socket.io-client; try again after a short, jittered pause.
       if (!socket.active) setTimeout(() => socket.connect(), 1000 + Math.random() * 2000);
     }
   });
   socket.on("session_expired", () => renewAndReconnect());
-  socket.io.on("reconnect_failed", () => setState("offline", "Offline"));
+  socket.io.on("reconnect_failed", () => setState("offline", t("Offline")));
   return socket;
 }
 
@@ -110,6 +110,6 @@ export function showConnection(node, state, text) {
   }
   banner.hidden = state !== "offline";
   if (state === "offline") {
-    banner.textContent = `${text} Your messages and drafts are kept and go out once you are back.`;
+    banner.textContent = text + " " + t("Your messages and drafts are kept and go out once you are back.");
   }
 }

@@ -6,6 +6,7 @@
 // the site's registered origins; answers go to that origin alone. No cookie of ours
 // is used: the tokens live in this frame's memory.
 import { Conversation } from "./conversation.js";
+import { t } from "./dom.js";
 import { call, connectChat, showConnection } from "./session.js";
 
 const config = JSON.parse(document.getElementById("widget-config").textContent);
@@ -80,7 +81,7 @@ async function signIn() {
   $("conversation").hidden = false;
   $("connection").hidden = false;
   const first = session.user.name.split(/\s+/)[0] || session.user.name;
-  $("greeting").textContent = `Hi ${first}!`;
+  $("greeting").textContent = t("Hi %(name)s!", { name: first });
   socket = connectChat({
     auth: () => session && session.access_token,
     renew,
@@ -103,8 +104,8 @@ async function signIn() {
   socket.on("presence", (event) => {
     if ("admins_online" in event) {
       $("support-presence").textContent = event.admins_online
-        ? "Our team is online"
-        : "Our team is away — we will answer as soon as we are back";
+        ? t("Our team is online")
+        : t("Our team is away — we will answer as soon as we are back");
     }
   });
 }
@@ -112,7 +113,7 @@ async function signIn() {
 async function start() {
   const answer = await call(socket, "list_rooms", {});
   if (!answer.ok || !answer.rooms.length) {
-    showConnection($("connection"), "offline", "Could not open your conversation — retrying…");
+    showConnection($("connection"), "offline", t("Could not open your conversation — retrying…"));
     setTimeout(() => socket && socket.connected && start(), 3000);
     return;
   }

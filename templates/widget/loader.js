@@ -12,6 +12,14 @@
   var identity = script.getAttribute("data-identity") || null;
   var locale = script.getAttribute("data-locale") || "";
   var host, root, launcher, badge, panel, frame, frameReady = false, isOpen = false;
+  // This file's strings in every language of the chat (translations/), rendered in by
+  // the server; the site's data-locale, else the browser's language, picks one.
+  var catalogs = {{ catalogs|tojson }};
+  var lang = (locale || navigator.language || "en").toLowerCase().split("-")[0];
+  var catalog = catalogs[lang] || catalogs.en;
+  function t(message, count) {
+    return (catalog[message] || message).replace("%(count)s", String(count));
+  }
 
   var css =
     ":host{all:initial}" +
@@ -39,7 +47,7 @@
     root = host.attachShadow({ mode: "open" });
     var style = document.createElement("style");
     style.textContent = css;
-    launcher = el("button", { class: "l", type: "button", "aria-label": "Chat with support", "aria-expanded": "false" });
+    launcher = el("button", { class: "l", type: "button", "aria-label": t("Chat with support"), "aria-expanded": "false" });
     launcher.innerHTML =
       '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
     badge = el("span", { class: "b", hidden: "" });
@@ -47,7 +55,7 @@
     launcher.addEventListener("click", function () {
       isOpen ? api.close() : api.open();
     });
-    panel = el("div", { class: "p", hidden: "", role: "dialog", "aria-label": "Support chat" });
+    panel = el("div", { class: "p", hidden: "", role: "dialog", "aria-label": t("Support chat") });
     root.appendChild(style);
     root.appendChild(panel);
     root.appendChild(launcher);
@@ -61,15 +69,15 @@
   function load() {
     if (frame) return;
     var src = chatOrigin + "/widget/frame?site=" + encodeURIComponent(site);
-    if (locale) src += "&locale=" + encodeURIComponent(locale);
-    frame = el("iframe", { src: src, title: "Support chat", allow: "clipboard-write" });
+    src += "&locale=" + encodeURIComponent(lang);
+    frame = el("iframe", { src: src, title: t("Support chat"), allow: "clipboard-write" });
     panel.appendChild(frame);
   }
 
   function setUnread(count) {
     badge.textContent = count > 99 ? "99+" : String(count);
     badge.hidden = !count;
-    launcher.setAttribute("aria-label", count ? "Chat with support, " + count + " unread" : "Chat with support");
+    launcher.setAttribute("aria-label", count ? t("Chat with support, %(count)s unread", count) : t("Chat with support"));
   }
 
   window.addEventListener("message", function (event) {
