@@ -1,16 +1,19 @@
-"""`make screenshots`: both pages with a realistic conversation, at desktop and phone
-width, in light and dark, written to docs/screenshots/ (the README shows them).
+"""`make screenshots`: both pages and the widget on a shop's page, with realistic
+conversations, at desktop and phone width, in light and dark, in English and Korean,
+written to docs/screenshots/ (the README shows them).
 
     .venv/bin/python -m tests.screenshots [--out docs/screenshots]
 
 A fresh SQLite database in a temporary folder, one `python wsgi.py` on a free port, a
 few customers who write to support, an agent who answers; then Debian's Chromium
-(Playwright, never a downloaded browser) takes each picture.
+(Playwright, never a downloaded browser) takes each picture. Korean needs a Korean
+font on the machine (Debian: `apt-get install fonts-nanum`), or it shows as boxes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import jwt  # noqa: E402
+import requests  # noqa: E402
+
 from tests.live import LiveServer  # noqa: E402
+from tests.system.test_widget_browser import Shop  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -58,6 +65,33 @@ CONVERSATIONS = [
             ("note", "Second time she asks this month; worth a line in the FAQ."),
             "Under Settings → Account you can change it; we send a confirmation link.",
         ],
+    ),
+]
+
+# The widget's shoppers on the demo shop: (language, the shop's id, email, name, what
+# they write, what the agent answers)
+SHOPPERS = [
+    (
+        "ko",
+        "shop-minji",
+        "minji@example.com",
+        "김민지",
+        [
+            "안녕하세요, 어제 주문한 찻주전자가 아직 배송 준비 중으로 나와요.",
+            "이번 주 안에 받을 수 있을까요?",
+        ],
+        [
+            "안녕하세요, 김민지 님! 확인해 보니 오늘 오후에 출고될 예정이에요.",
+            "내일 도착 예정이고, 송장 번호는 문자로 보내 드릴게요.",
+        ],
+    ),
+    (
+        "en",
+        "shop-ellis",
+        "ellis@example.com",
+        "Ellis Grant",
+        ["Hi! Is the cast iron teapot safe on an induction hob?"],
+        ["Hi Ellis, yes: it works on every hob, induction included."],
     ),
 ]
 
@@ -105,13 +139,75 @@ def seed(live: LiveServer) -> None:
     agent.disconnect()
 
 
+def register_shop(database_url: str, origin: str) -> dict:
+    env = {**os.environ, "DATABASE_URL": database_url, "APP_CONFIG": "testing"}
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    made = subprocess.run(
+        [*flask, "sites", "add", "--name", "Teapot Shop", "--origin", origin],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(made.stdout)
+
+
+def identity(site: dict, sub: str, email: str, name: str) -> str:
+    claims = {"sub": sub, "email": email, "name": name, "exp": int(time.time()) + 3600}
+    return jwt.encode(claims, site["secret"], algorithm="HS256")
+
+
+def seed_shoppers(live: LiveServer, site: dict) -> None:
+    agent = live.client(live.login(ADMIN[0], ADMIN[2])["access_token"])
+    for _lang, sub, email, name, asks, answers in SHOPPERS:
+        session = requests.post(
+            live.url + "/api/widget/session",
+            json={"site_key": site["site_key"], "identity": identity(site, sub, email, name)},
+            timeout=10,
+        ).json()
+        shopper = live.client(session["access_token"])
+        room_id = None
+        for body in asks:
+            ack = shopper.call("send_message", {"body": body}, namespace="/chat")
+            room_id = ack["message"]["room_id"]
+            time.sleep(0.3)
+        for body in answers:
+            agent.call("send_message", {"room_id": room_id, "body": body}, namespace="/chat")
+            time.sleep(0.3)
+        shopper.disconnect()
+    agent.disconnect()
+
+
+def take_widget(browser, shop, site: dict, out: Path, scheme: str) -> list[Path]:
+    written = []
+    for lang, sub, email, name, _asks, _answers in SHOPPERS:
+        page_url = shop.put(f"/{lang}", site["site_key"], identity(site, sub, email, name))
+        for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            context = browser.new_context(
+                viewport=viewport, color_scheme=scheme, locale="ko-KR" if lang == "ko" else "en-US"
+            )
+            page = context.new_page()
+            page.goto(page_url)
+            page.wait_for_function("() => window.SupportChat !== undefined", timeout=15000)
+            page.evaluate("() => window.SupportChat.open()")
+            chat = page.frame_locator("iframe[title]")
+            chat.locator("#message-list .message").last.wait_for(timeout=15000)
+            page.wait_for_timeout(600)
+            path = out / f"widget-{lang}-{width}-{scheme}.png"
+            page.screenshot(path=str(path))
+            written.append(path)
+            context.close()
+    return written
+
+
 def take(browser, live, out: Path, scheme: str) -> list[Path]:
     from playwright.sync_api import Page
 
     written = []
 
-    def page_for(viewport: dict, email: str, password: str) -> Page:
-        context = browser.new_context(viewport=viewport, color_scheme=scheme)
+    def page_for(viewport: dict, email: str, password: str, locale: str = "en-US") -> Page:
+        context = browser.new_context(viewport=viewport, color_scheme=scheme, locale=locale)
         page = context.new_page()
         page.goto(live.url + "/login")
         page.fill("input[name=email]", email)
@@ -157,8 +253,12 @@ def take(browser, live, out: Path, scheme: str) -> list[Path]:
         customer = page_for(viewport, CONVERSATIONS[0][1], "correct horse battery")
         customer.locator("#message-list .message").first.wait_for(timeout=15000)
         shot(customer, f"customer-{width}")
+        korean = page_for(viewport, CONVERSATIONS[0][1], "correct horse battery", "ko-KR")
+        korean.locator("#message-list .message").first.wait_for(timeout=15000)
+        shot(korean, f"customer-ko-{width}")
         inbox.context.close()
         customer.context.close()
+        korean.context.close()
     return written
 
 
@@ -176,15 +276,21 @@ def main() -> None:
         database_url = f"sqlite:///{folder}/screenshots.db"
         migrate(database_url)
         live = LiveServer(database_url, "eventlet", CHAT_RATE_LIMIT="1000/10").start()
+        shop = Shop(live.url)
         try:
+            site = register_shop(database_url, shop.origin)
             seed(live)
+            seed_shoppers(live, site)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 for scheme in ("light", "dark"):
-                    for path in take(browser, live, out, scheme):
+                    for path in take(browser, live, out, scheme) + take_widget(
+                        browser, shop, site, out, scheme
+                    ):
                         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
                 browser.close()
         finally:
+            shop.close()
             live.close()
 
 
