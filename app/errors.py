@@ -44,8 +44,14 @@ class ValidationError(ChatError):
     def __init__(self, message: str | None = None, fields: dict[str, str] | None = None):
         super().__init__(message)
         # Every field that failed, with its rule (the forms show each beside its field);
-        # the wire carries only `message`, the first of them.
+        # the wire carries `message` and `field`, the first of them.
         self.fields = fields or {}
+
+    def to_dict(self) -> dict:
+        answer = super().to_dict()
+        if self.fields:
+            answer["field"] = next(iter(self.fields))
+        return answer
 
 
 class RateLimited(ChatError):
@@ -61,6 +67,16 @@ class Busy(RateLimited):
 
 class Conflict(ChatError):
     code, status, default_message = "conflict", 409, "That conflicts with existing data."
+
+    def __init__(self, message: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.field = field  # the field whose value is taken, when one is
+
+    def to_dict(self) -> dict:
+        answer = super().to_dict()
+        if self.field:
+            answer["field"] = self.field
+        return answer
 
 
 class InternalError(ChatError):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from flask import Flask, request
 from flask_babel import Babel, get_locale, gettext
+from markupsafe import Markup
 
 LANGUAGES = ("en", "ko")
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
@@ -62,4 +63,10 @@ def init_i18n(app: Flask) -> None:
 
     @app.context_processor
     def language() -> dict:
-        return {"lang": current_language(), "js_catalog": js_catalog}
+        return {"lang": current_language(), "js_catalog": js_catalog, "kbd": kbd}
+
+
+def kbd(key: str) -> Markup:
+    """A key to press, for a translated sentence that names it: `_("Press %(key)s…",
+    key=kbd("?"))` (the sentence is escaped, the key's markup kept)."""
+    return Markup("<kbd>{}</kbd>").format(key)

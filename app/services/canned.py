@@ -47,7 +47,10 @@ def save_canned(user: User, data: object) -> dict:
         with transaction() as session:
             if form.id is None:
                 if session.scalar(select(func.count()).select_from(CannedReply)) >= MAX_REPLIES:
-                    raise ValidationError(f"A team keeps at most {MAX_REPLIES} saved replies.")
+                    raise ValidationError(
+                        f"A team keeps at most {MAX_REPLIES} saved replies.",
+                        {"replies": f"at most {MAX_REPLIES}"},
+                    )
                 reply = CannedReply(created_by=user.id)
                 session.add(reply)
             else:
@@ -58,7 +61,9 @@ def save_canned(user: User, data: object) -> dict:
             session.flush()
             saved = canned_view(reply)
     except IntegrityError:
-        raise Conflict(f"shortcut: /{form.shortcut} is taken; choose another.") from None
+        raise Conflict(
+            f"shortcut: /{form.shortcut} is taken; choose another.", field="shortcut"
+        ) from None
     events.canned_replies(all_replies())
     return saved
 

@@ -76,9 +76,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     return position
 
 
+def listed_for(user: User) -> list:
+    """The rooms the inbox lists: a customer's own room (even before its first message),
+    and for the team every room with a message. A room nobody has written in is not
+    work: it stays out of the team's list and counts until its first message."""
+    if user.is_admin:
+        return [ChatRoom.last_message_id.is_not(None)]
+    return visible_to(user)
+
+
 def query_rooms(user: User, form: ListRooms) -> tuple[list[ChatRoom], str | None]:
     """A page of the rooms `user` may see, most recent activity first."""
-    query = select(ChatRoom).where(*visible_to(user))
+    query = select(ChatRoom).where(*listed_for(user))
     if form.status:
         query = query.where(ChatRoom.status == form.status)
     if form.unread:
@@ -144,7 +153,7 @@ def inbox_counts(user: User) -> dict:
             func.count().filter(ChatRoom.status == "open"),
             func.count().filter(ChatRoom.status == "resolved"),
             func.count().filter(unread > 0),
-        ).where(*visible_to(user))
+        ).where(*listed_for(user))
     ).one()
     return dict(zip(("all", "open", "resolved", "unread"), row, strict=True))
 

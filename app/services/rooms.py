@@ -52,15 +52,13 @@ def ensure_own_room(session: Session, user: User) -> tuple[ChatRoom, bool]:
 
 
 def open_own_room(user: User) -> None:
-    """The socket's "open my conversation": a customer who has no room yet gets one,
-    announced to the admins with `room_created`. Nothing for an admin."""
+    """A customer's "open my conversation" (`list_rooms`): one who has no room yet gets one.
+    The team hears of it with its first message (services/inbox.py, `listed_for`).
+    Nothing for an admin."""
     if user.is_admin or get_own_room(user) is not None:
         return
     with transaction() as session:
-        room, created = ensure_own_room(session, user)
-        announcement = room_summary("admin", room) if created else None
-    if announcement:
-        events.room_created(announcement)
+        ensure_own_room(session, user)
 
 
 def customer_profile(user: User, data: object) -> dict:

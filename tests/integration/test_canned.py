@@ -110,3 +110,22 @@ def test_customers_may_not_read_or_change_the_teams_replies(
     assert ack["ok"] is False and ack["error"]["code"] == "forbidden", ack
     assert stored(app) == [("secret", "internal wording")]
     assert heard(agents[1], "canned_replies") == []
+
+
+def test_errors_name_the_field_so_the_dialog_can_mark_it(app, agents):
+    """The dialog says what is wrong in the agent's language and marks the field: the
+    server names it (PROTOCOL, Error `field`)."""
+    tab, _ = agents
+    emit(tab, "save_canned", {"shortcut": "hello", "body": "Hi there"})
+    taken = emit(tab, "save_canned", {"shortcut": "hello", "body": "Again"})
+    bad_shortcut = emit(tab, "save_canned", {"shortcut": "no spaces", "body": "x"})
+    empty_body = emit(tab, "save_canned", {"shortcut": "fine", "body": "   "})
+    assert (taken["error"]["code"], taken["error"]["field"]) == ("conflict", "shortcut")
+    assert (bad_shortcut["error"]["code"], bad_shortcut["error"]["field"]) == (
+        "validation_error",
+        "shortcut",
+    )
+    assert (empty_body["error"]["code"], empty_body["error"]["field"]) == (
+        "validation_error",
+        "body",
+    )

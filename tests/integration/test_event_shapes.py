@@ -109,6 +109,7 @@ def test_every_event_an_admin_hears_has_its_pinned_shape(connect, customer, admi
 
     events = support.get_received("/chat")
     names = [e["name"] for e in events]
+    # The customer never asked for their room before writing: their first message makes it.
     assert set(names) == {"presence", "room_updated", "room_created", "new_message", "typing"}
     for event in events:
         payload = event["args"][0]
@@ -154,4 +155,11 @@ def test_acknowledgements_have_their_pinned_shape(connect, customer, admin):
     assert set(status) == {"ok", "room"}
     check_room(status["room"])
     error = emit(cust, "history", {"room_id": "nope"})
-    assert set(error) == {"ok", "error"} and set(error["error"]) == {"code", "message"}
+    assert set(error) == {"ok", "error"}
+    assert error["error"] == {
+        "code": "validation_error",
+        "message": error["error"]["message"],
+        "field": "room_id",  # the first field that failed (PROTOCOL, Error)
+    }
+    refused = emit(cust, "history", {"room_id": room_id + 1000})
+    assert set(refused["error"]) == {"code", "message"}, "only validation names a field"

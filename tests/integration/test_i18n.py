@@ -95,7 +95,7 @@ def test_form_errors_are_translated(http):
         headers={"Accept-Language": "ko"},
     ).get_data(as_text=True)
     assert "이름을 입력해 주세요." in page
-    assert "올바른 이메일 주소가 아닌 것 같아요." in page
+    assert "이메일 주소 형식이 올바르지 않아요." in page
     assert "8자 이상 입력해 주세요." in page
 
 

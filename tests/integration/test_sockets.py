@@ -114,13 +114,29 @@ def test_history_pages_oldest_first_and_resyncs_after_id(connect, customer):
     assert [m["id"] for m in last["messages"]] == ids[4:] and last["has_more"] is False
 
 
-def test_list_rooms_creates_the_customers_room_once_and_announces_it(connect, customer, admin):
+def test_the_customers_room_is_made_once_and_the_team_sees_it_from_its_first_message(
+    connect, customer, admin
+):
     client, support = connect(customer), connect(admin)
     first = emit(client, "list_rooms")
     second = emit(client, "list_rooms", {})
     assert first["ok"] and len(first["rooms"]) == 1 and first["next"] is None
     assert second["rooms"][0]["id"] == first["rooms"][0]["id"]
-    assert [room["id"] for room in heard(support, "room_created")] == [first["rooms"][0]["id"]]
+    # Empty, it is not the team's work: not announced, not listed, not counted.
+    assert heard(support, "room_created") == [] and heard(support, "room_updated") == []
+    assert emit(support, "list_rooms")["rooms"] == []
+    assert emit(support, "inbox_counts")["counts"] == {
+        "all": 0,
+        "open": 0,
+        "resolved": 0,
+        "unread": 0,
+    }
+    emit(client, "send_message", {"body": "hello"})
+    assert [room["id"] for room in heard(support, "room_updated")] == [first["rooms"][0]["id"]]
+    assert [room["id"] for room in emit(support, "list_rooms")["rooms"]] == [
+        first["rooms"][0]["id"]
+    ]
+    assert emit(support, "inbox_counts")["counts"]["all"] == 1
 
 
 def test_admin_list_rooms_is_empty_then_most_recent_first(connect, users, admin):

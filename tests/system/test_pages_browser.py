@@ -822,7 +822,12 @@ def test_saved_replies_are_managed_in_the_inbox_and_inserted_with_a_slash(browse
     support.fill("#canned-shortcut", "Shipping")
     support.fill("#canned-body", "Another")
     support.click("#canned-save")
-    support.locator("#canned-error", has_text="/shipping is taken").wait_for(timeout=10000)
+    support.locator("#canned-error", has_text="That shortcut is taken").wait_for(timeout=10000)
+    # The field that was wrong is marked (a red border), and the message is tied to it.
+    assert support.get_attribute("#canned-shortcut", "aria-invalid") == "true"
+    assert support.get_attribute("#canned-body", "aria-invalid") is None
+    border = support.eval_on_selector("#canned-shortcut", "n => getComputedStyle(n).borderTopWidth")
+    assert border == "2px"
     support.keyboard.press("Escape")  # closes the dialog
 
     # Her colleague's open inbox has them at once, and "/" offers them in the composer.

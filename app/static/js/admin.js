@@ -1,6 +1,6 @@
 // The admin inbox: every customer's room, live, and the open conversation.
 import { Conversation } from "./conversation.js";
-import { avatar, el, formatTime, loadWhenVisible } from "./dom.js";
+import { avatar, el, formatTime, LANG, loadWhenVisible, t } from "./dom.js";
 import { call, connectChat, readMe, showConnection } from "./session.js";
 import { cannedReplies } from "./canned.js";
 import {
@@ -36,7 +36,7 @@ function setNoteMode(on) {
   $("mode-note").setAttribute("aria-pressed", String(on));
   $("mode-hint").hidden = !on;
   $("conversation").classList.toggle("note-mode", on);
-  $("composer-send").textContent = on ? "Add note" : "Send";
+  $("composer-send").textContent = on ? t("Add note") : t("Send");
   composer.setEnabled(composer.enabled);
 }
 cannedReplies(socket, composer);
@@ -55,18 +55,18 @@ function compareRooms(a, b) {
 function renderRoom(room) {
   const online = el("span", {
     className: `dot ${room.customer_online ? "online" : ""}`,
-    attrs: { title: room.customer_online ? "Online" : "Offline" },
+    attrs: { title: room.customer_online ? t("Online") : t("Offline") },
   });
   const name = el("span", { className: "room-name" }, ...marked(room.customer.name));
   const time = el("time", { className: "room-time", text: formatTime(activity(room)) });
   const top = el("div", { className: "room-top" }, name, time);
   const preview = room.match ? matchPreview(room.match) : el("p", {
     className: "room-preview",
-    text: room.last_message ? room.last_message.body : "No messages yet",
+    text: room.last_message ? room.last_message.body : t("No messages yet"),
   });
   const email = el("span", { className: "room-email" }, ...marked(room.customer.email));
   const bottom = el("div", { className: "room-bottom" }, email);
-  if (room.status === "resolved") bottom.append(el("span", { className: "tag", text: "Resolved" }));
+  if (room.status === "resolved") bottom.append(el("span", { className: "tag", text: t("Resolved") }));
   if (room.unread_count > 0) {
     bottom.append(el("span", { className: "unread", text: String(room.unread_count) }));
   }
@@ -93,7 +93,7 @@ function marked(text) {
 function matchPreview(match) {
   // parts alternate plain and matched text: the odd-numbered ones are matches
   const parts = match.parts.map((part, i) => (i % 2 ? el("mark", { text: part }) : part));
-  const label = match.internal ? el("span", { className: "match-note", text: "Note" }) : null;
+  const label = match.internal ? el("span", { className: "match-note", text: t("Note") }) : null;
   const preview = el("p", { className: "room-preview match" }, label, ...parts);
   preview.title = match.parts.join("");
   return preview;
@@ -107,10 +107,11 @@ function redrawRooms() {
     return node;
   }));
   $("rooms-empty").hidden = rooms.size > 0;
-  const names = { open: "open", resolved: "resolved", unread: "unread" };
-  let empty = "No conversations yet.";
-  if (query) empty = `No matches for “${query}”.`;
-  else if (filter !== "all") empty = `No ${names[filter]} conversations.`;
+  let empty = t("No conversations yet.");
+  if (query) empty = t("No matches for “%(query)s”.", { query });
+  else if (filter === "open") empty = t("No open conversations.");
+  else if (filter === "resolved") empty = t("No resolved conversations.");
+  else if (filter === "unread") empty = t("No unread conversations.");
   $("rooms-empty").textContent = empty;
   $("rooms-more").hidden = !nextCursor;
   showUnreadTotals();
@@ -121,11 +122,11 @@ function redrawRooms() {
 function showUnreadTotals() {
   const unread = [...rooms.values()].filter((room) => room.unread_count > 0);
   const messages = unread.reduce((sum, room) => sum + room.unread_count, 0);
-  document.title = `${unread.length ? `(${unread.length}) ` : ""}Inbox · Support chat`;
+  document.title = (unread.length ? "(" + unread.length + ") " : "") + t("Inbox · Support chat");
   const total = $("total-unread");
   total.hidden = messages === 0;
   total.textContent = String(messages);
-  total.title = `${messages} unread message${messages === 1 ? "" : "s"}`;
+  total.title = messages === 1 ? t("1 unread message") : t("%(count)s unread messages", { count: messages });
 }
 
 function matchesFilter(room) {
@@ -195,16 +196,17 @@ async function loadRooms({ append = false } = {}) {
 
 function showRoomHeader(room) {
   $("room-title").textContent = room.customer.name;
-  const presence = room.customer_online ? "online" : "offline";
-  $("room-subtitle").textContent = `${room.customer.email} · ${presence} · ${room.status}`;
-  $("room-status").textContent = room.status === "open" ? "Mark resolved" : "Reopen";
+  const presence = room.customer_online ? t("online") : t("offline");
+  const status = room.status === "open" ? t("open") : t("resolved");
+  $("room-subtitle").textContent = [room.customer.email, presence, status].join(" · ");
+  $("room-status").textContent = room.status === "open" ? t("Mark resolved") : t("Reopen");
 }
 
 // The panel beside the conversation: who the customer is (customer_profile).
 let profileTimer = null;
 
 function when(iso) {
-  return iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "—";
+  return iso ? new Date(iso).toLocaleString(LANG, { dateStyle: "medium", timeStyle: "short" }) : "—";
 }
 
 async function loadProfile(roomId) {
@@ -212,14 +214,14 @@ async function loadProfile(roomId) {
   if (!answer.ok || roomId !== openRoomId) return;
   const p = answer.profile;
   const rows = [
-    ["Name", p.customer.name],
-    ["Email", p.customer.email],
-    ...(p.site ? [["Came from", p.site.name]] : []),
-    [p.site ? "First chat" : "Signed up", when(p.signed_up_at)],
-    ["Last seen", p.online ? "Online now" : when(p.last_seen_at)],
-    ["Conversation", p.status === "open" ? "Open" : "Resolved"],
-    ["Messages", String(p.message_count)],
-    ["First contact", when(p.first_contact_at)],
+    [t("Name"), p.customer.name],
+    [t("Email"), p.customer.email],
+    ...(p.site ? [[t("Came from"), p.site.name]] : []),
+    [p.site ? t("First chat") : t("Signed up"), when(p.signed_up_at)],
+    [t("Last seen"), p.online ? t("Online now") : when(p.last_seen_at)],
+    [t("Conversation"), p.status === "open" ? t("Open") : t("Resolved")],
+    [t("Messages"), String(p.message_count)],
+    [t("First contact"), when(p.first_contact_at)],
   ];
   $("profile").replaceChildren(
     ...rows.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { text: value })]),

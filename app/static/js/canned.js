@@ -2,7 +2,7 @@
 // saved answers (arrows to choose, Enter or Tab to insert, Esc to close), and the
 // "Saved replies" dialog adds, changes and deletes them. The list comes from the
 // server and is kept current by its `canned_replies` broadcasts.
-import { el } from "./dom.js";
+import { el, t } from "./dom.js";
 import { call } from "./session.js";
 
 const $ = (id) => document.getElementById(id);
@@ -59,8 +59,10 @@ export function cannedReplies(socket, composer) {
       return item;
     });
     if (!items.length) {
-      const hint = replies.length ? `No saved reply matches “/${token.query}”.` : "No saved replies yet.";
-      items.push(el("li", { className: "canned-none", text: `${hint} Add one under Saved replies.` }));
+      const hint = replies.length
+        ? t("No saved reply matches “/%(query)s”.", { query: token.query })
+        : t("No saved replies yet.");
+      items.push(el("li", { className: "canned-none", text: hint + " " + t("Add one under Saved replies.") }));
     }
     picker.replaceChildren(...items);
     picker.hidden = false;
@@ -112,9 +114,9 @@ export function cannedReplies(socket, composer) {
 
   function drawManager() {
     $("canned-list").replaceChildren(...replies.map((reply) => {
-      const edit = el("button", { className: "link-button", text: "Edit", attrs: { type: "button" } });
+      const edit = el("button", { className: "link-button", text: t("Edit"), attrs: { type: "button" } });
       edit.addEventListener("click", () => startEdit(reply));
-      const remove = el("button", { className: "link-button danger", text: "Delete", attrs: { type: "button" } });
+      const remove = el("button", { className: "link-button danger", text: t("Delete"), attrs: { type: "button" } });
       remove.addEventListener("click", async () => {
         const answer = await call(socket, "delete_canned", { id: reply.id });
         if (!answer.ok) showError(answer.error.message);
@@ -132,14 +134,34 @@ export function cannedReplies(socket, composer) {
     editing = reply ? reply.id : null;
     form.elements.shortcut.value = reply ? reply.shortcut : "";
     form.elements.body.value = reply ? reply.body : "";
-    $("canned-form-title").textContent = reply ? `Change /${reply.shortcut}` : "Add a saved reply";
+    $("canned-form-title").textContent = reply
+      ? t("Change /%(shortcut)s", { shortcut: reply.shortcut })
+      : t("Add a saved reply");
     $("canned-cancel").hidden = !reply;
     showError("");
   }
 
-  function showError(text) {
+  // What was wrong, said as a person would, and the field that was wrong marked.
+  function showError(text, field = null) {
     $("canned-error").textContent = text;
     $("canned-error").hidden = !text;
+    for (const name of ["shortcut", "body"]) {
+      if (name === field) form.elements[name].setAttribute("aria-invalid", "true");
+      else form.elements[name].removeAttribute("aria-invalid");
+    }
+    if (field) form.elements[field].setAttribute("aria-describedby", "canned-error");
+  }
+
+  function errorFor(error) {
+    if (error.code === "conflict") return [t("That shortcut is taken; choose another."), "shortcut"];
+    if (error.code === "validation_error" && error.field === "shortcut") {
+      return [t("A shortcut is 1 to 32 lower-case letters, digits, - or _ (like refund)."), "shortcut"];
+    }
+    if (error.code === "validation_error" && error.field === "body") {
+      return [t("Write the reply: 1 to 4,000 characters."), "body"];
+    }
+    if (error.field === "replies") return [t("The team's list of saved replies is full; delete one first."), null];
+    return [t("The saved reply could not be saved. Try again."), null];
   }
 
   form.addEventListener("submit", async (event) => {
@@ -148,7 +170,7 @@ export function cannedReplies(socket, composer) {
     if (editing) payload.id = editing;
     const answer = await call(socket, "save_canned", payload);
     if (!answer.ok) {
-      showError(answer.error.message);
+      showError(...errorFor(answer.error));
       return;
     }
     startEdit(null);

@@ -72,13 +72,18 @@ export class MessageList {
       const when = node.dataset.created ? new Date(node.dataset.created) : new Date();
       const day = dayLabel(when);
       if (!previous || previous.day !== day) {
-        const separator = el("li", { className: "day", text: day, attrs: { role: "separator" } });
+        // A list item like the messages (a list holds only items), its date in a heading-like span.
+        const separator = el("li", { className: "day" }, el("span", { text: day }));
         node.before(separator);
       }
       const grouped = previous && previous.day === day && previous.author === node.dataset.author
         && when - previous.when < GROUP_MINUTES * 60000;
       node.classList.toggle("grouped", Boolean(grouped));
-      previous = { day, when, author: node.dataset.author };
+      // A note right after a note of the same author keeps its label for screen readers
+      // only; after a reply it shows it (the reply said nothing about who sees what).
+      const isNote = node.classList.contains("note");
+      node.classList.toggle("grouped-note", Boolean(grouped && isNote && previous.note));
+      previous = { day, when, author: node.dataset.author, note: isNote };
     }
   }
 
@@ -89,8 +94,10 @@ export class MessageList {
     item.dataset.author = String(message.author.id);
     if (message.created_at) item.dataset.created = message.created_at;
     if (message.internal) {
-      const by = mine ? "you" : message.author.name;
-      item.append(el("span", { className: "note-label", text: t("Internal note by %(name)s · only the team sees this", { name: by }) }));
+      const label = mine
+        ? t("Your internal note · only the team sees this")
+        : t("Internal note by %(name)s · only the team sees this", { name: message.author.name });
+      item.append(el("span", { className: "note-label", text: label }));
     } else if (!mine) item.append(el("span", { className: "author", text: message.author.name }));
     item.append(el("p", { className: "body", text: message.body }));
     const meta = el("span", { className: "meta" });
