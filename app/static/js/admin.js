@@ -249,7 +249,9 @@ async function openRoom(roomId) {
   redrawRooms();
   composer.setEnabled(socket.connected);
   await conversation.open(rooms.get(roomId));
-  $("composer-input").focus();
+  // On a phone, focusing the composer would pop the keyboard up over the conversation
+  // the agent came to read; there `r` or a tap starts a reply.
+  if (!window.matchMedia("(max-width: 760px)").matches) $("composer-input").focus();
 }
 
 // The filters' counts, asked again at most every 0.4 s while rooms change (one cheap query).

@@ -1,7 +1,7 @@
 // One conversation on screen, for both pages: the message list, history, sends in
 // order with their retries, the composer and its draft, typing and read marks. User
 // text is only ever set with textContent: nothing a user typed becomes HTML.
-import { dayLabel, el, formatTime, fullDate, loadWhenVisible, t } from "./dom.js";
+import { dayLabel, el, formatTime, fullDate, linkified, loadWhenVisible, t } from "./dom.js";
 import { call } from "./session.js";
 
 // Messages from one author within this many minutes read as one group.
@@ -99,7 +99,7 @@ export class MessageList {
         : t("Internal note by %(name)s · only the team sees this", { name: message.author.name });
       item.append(el("span", { className: "note-label", text: label }));
     } else if (!mine) item.append(el("span", { className: "author", text: message.author.name }));
-    item.append(el("p", { className: "body", text: message.body }));
+    item.append(el("p", { className: "body" }, ...linkified(message.body)));
     const meta = el("span", { className: "meta" });
     if (message.created_at) {
       const time = el("time", { text: formatTime(message.created_at) });

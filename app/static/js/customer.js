@@ -1,6 +1,7 @@
 // The customer's page: their one conversation with the support team.
 import { Conversation } from "./conversation.js";
 import { t } from "./dom.js";
+import { replySoundOn, setReplySound, soundForReply } from "./notify.js";
 import { call, connectChat, readMe, showConnection } from "./session.js";
 
 const me = readMe();
@@ -50,3 +51,31 @@ socket.on("presence", (event) => {
       : t("Our team is away — we will answer as soon as we are back");
   }
 });
+
+// A reply that arrives while this tab is in the background: the tab's title counts it
+// ("(2) Chat with support"), and a short sound plays unless switched off.
+const baseTitle = document.title;
+let unseen = 0;
+socket.on("new_message", (message) => {
+  if (message.author.id === me.id || !document.hidden) return;
+  unseen += 1;
+  document.title = `(${unseen}) ${baseTitle}`;
+  soundForReply(message.id);
+});
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) return;
+  unseen = 0;
+  document.title = baseTitle;
+});
+
+const soundToggle = $("sound-toggle");
+function showSound() {
+  const on = replySoundOn();
+  soundToggle.setAttribute("aria-pressed", String(on));
+  soundToggle.textContent = on ? t("Sound on") : t("Sound off");
+}
+soundToggle.addEventListener("click", () => {
+  setReplySound(!replySoundOn());
+  showSound();
+});
+showSound();

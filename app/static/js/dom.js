@@ -26,6 +26,36 @@ export function el(tag, options = {}, ...children) {
   return node;
 }
 
+// A message's text as nodes: http(s) addresses become links that open apart from the
+// chat and pass it no referrer or reputation; everything else stays text. Trailing
+// punctuation (a full stop after an address) is not part of the link.
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
+
+export function linkified(text) {
+  const nodes = [];
+  let at = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    let href = match[0].replace(/[.,;:!?)\]}'’”]+$/, "");
+    const start = match.index;
+    if (start > at) nodes.push(document.createTextNode(text.slice(at, start)));
+    let url = null;
+    try {
+      url = new URL(href);
+    } catch {
+      url = null;
+    }
+    if (url && (url.protocol === "http:" || url.protocol === "https:")) {
+      nodes.push(el("a", {
+        text: href,
+        attrs: { href: url.href, target: "_blank", rel: "noopener noreferrer nofollow" },
+      }));
+    } else nodes.push(document.createTextNode(href));
+    at = start + href.length;
+  }
+  if (at < text.length) nodes.push(document.createTextNode(text.slice(at)));
+  return nodes;
+}
+
 export function formatTime(iso) {
   const date = new Date(iso);
   const today = new Date();

@@ -44,6 +44,25 @@ function firstToAnnounce(messageId) {
   return true;
 }
 
+// The customer's page: a short sound for a reply that arrives while the tab is in the
+// background, once per browser however many tabs are open; switched off on the page.
+const REPLY_SOUND = "chat-reply-sound"; // localStorage: "off" when switched off
+
+export function replySoundOn() {
+  return localStorage.getItem(REPLY_SOUND) !== "off";
+}
+
+export function setReplySound(on) {
+  localStorage.setItem(REPLY_SOUND, on ? "on" : "off");
+}
+
+export function soundForReply(messageId) {
+  if (!replySoundOn()) return;
+  const run = () => firstToAnnounce(messageId) && beep();
+  if (navigator.locks) navigator.locks.request("chat-alerts", run);
+  else run();
+}
+
 function beep() {
   const Context = window.AudioContext || window.webkitAudioContext;
   if (!Context) return;
