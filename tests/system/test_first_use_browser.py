@@ -158,3 +158,52 @@ def test_a_sign_up_adds_nothing_to_the_inbox_until_its_first_message(browser, li
     quiet.fill("#composer-input", "Now I have a question.")
     quiet.press("#composer-input", "Enter")
     support.locator(".room-name", has_text="Quinn Quiet").wait_for(timeout=15000)
+
+
+def test_a_message_written_offline_waits_and_goes_out_once_and_the_draft_survives_a_reload(
+    browser, database_url
+):
+    """The offline banner promises that messages go out once the page is back: Enter
+    while offline queues the message as a bubble that waits, and it is stored once
+    when the server returns. A draft is still there after a reload."""
+    import signal
+
+    from sqlalchemy import create_engine, text
+
+    from tests.live import LiveServer
+
+    server = LiveServer(database_url, "eventlet")
+    engine = create_engine(database_url)
+    try:
+        server.start()
+        server.register_and_login("away@example.com", "Avery Away")
+        customer = log_in(browser, server, "away@example.com", "correct horse battery")
+        customer.fill("#composer-input", "first, while online")
+        customer.press("#composer-input", "Enter")
+        customer.locator("#message-list .message[data-id]").wait_for(timeout=15000)
+
+        server.signal(signal.SIGKILL)
+        server.wait_exit(timeout=10)
+        customer.locator("#offline-banner").wait_for(state="visible", timeout=15000)
+        customer.fill("#composer-input", "written while offline")
+        customer.press("#composer-input", "Enter")
+        waiting = customer.locator("#message-list .message.pending", has_text="written while")
+        waiting.wait_for(timeout=5000)
+        assert "Waits for the connection" in waiting.text_content()
+        assert customer.input_value("#composer-input") == ""
+
+        server.start()
+        customer.locator("#message-list .message[data-id]", has_text="written while").wait_for(
+            timeout=30000
+        )
+        with engine.connect() as db:
+            bodies = db.execute(text("SELECT body FROM messages ORDER BY id")).scalars().all()
+        assert bodies == ["first, while online", "written while offline"], "stored once"
+
+        customer.fill("#composer-input", "a draft I have not sent")
+        customer.reload()
+        customer.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+        assert customer.input_value("#composer-input") == "a draft I have not sent"
+    finally:
+        engine.dispose()
+        server.close()

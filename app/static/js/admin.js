@@ -21,7 +21,8 @@ const socket = connectChat({
   onConnect: () => start(),
   onState: (state, text) => {
     showConnection($("connection"), state, text);
-    conversation.composer.setEnabled(state === "connected" && openRoomId !== null);
+    const open = openRoomId !== null;
+    conversation.composer.setEnabled(state === "connected" && open, { queue: open });
   },
 });
 
@@ -37,7 +38,7 @@ function setNoteMode(on) {
   $("mode-hint").hidden = !on;
   $("conversation").classList.toggle("note-mode", on);
   $("composer-send").textContent = on ? t("Add note") : t("Send");
-  composer.setEnabled(composer.enabled);
+  composer.setEnabled(composer.enabled, { queue: composer.queueing });
 }
 cannedReplies(socket, composer);
 $("mode-reply").addEventListener("click", () => { setNoteMode(false); $("composer-input").focus(); });
@@ -247,7 +248,7 @@ async function openRoom(roomId) {
   document.querySelector(".inbox").classList.add("showing-conversation");
   showRoomHeader(rooms.get(roomId));
   redrawRooms();
-  composer.setEnabled(socket.connected);
+  composer.setEnabled(socket.connected, { queue: true });
   await conversation.open(rooms.get(roomId));
   // On a phone, focusing the composer would pop the keyboard up over the conversation
   // the agent came to read; there `r` or a tap starts a reply.

@@ -164,6 +164,12 @@ export class MessageList {
     this.scrollToBottom();
   }
 
+  // A send written while offline: it waits, shown as such, until the connection is back.
+  markWaiting(clientId) {
+    const waiting = this.pending.get(clientId);
+    if (waiting) waiting.node.querySelector(".meta").textContent = t("Waits for the connection…");
+  }
+
   failPending(clientId, errorText, retry) {
     const waiting = this.pending.get(clientId);
     if (!waiting) return;
@@ -242,10 +248,20 @@ async function sendNow(socket, list, payload) {
   return ack;
 }
 
-// The composer: Enter sends, Shift+Enter is a new line; the draft survives reconnects.
+// The composer: Enter sends, Shift+Enter is a new line; the draft survives reconnects,
+// and with a `draftKey` a reload too. While offline it still takes messages when the
+// page may queue them (`setEnabled(false, { queue: true })`).
 export class Composer {
-  constructor({ form, input, counter, button, onSend, onTyping }) {
-    Object.assign(this, { form, input, counter, button, onSend, onTyping });
+  constructor({ form, input, counter, button, onSend, onTyping, draftKey }) {
+    Object.assign(this, { form, input, counter, button, onSend, onTyping, draftKey });
+    this.queueing = false;
+    if (draftKey) {
+      try {
+        input.value = localStorage.getItem(draftKey) || "";
+      } catch {
+        /* storage blocked: the draft lives as long as the page */
+      }
+    }
     // The server's limit, in code points (an emoji is one, as the server counts it).
     this.maxBody = Number(input.dataset.maxBody) || 4000;
     this.enabled = false;
@@ -265,6 +281,7 @@ export class Composer {
     });
     input.addEventListener("input", () => {
       this.updateCounter();
+      this.saveDraft();
       const now = Date.now();
       if (this.onTyping && this.enabled && now - this.lastTyping > 2500) {
         this.lastTyping = now;
@@ -279,20 +296,33 @@ export class Composer {
     this.updateCounter();
   }
 
+  saveDraft() {
+    if (!this.draftKey) return;
+    try {
+      if (this.input.value) localStorage.setItem(this.draftKey, this.input.value);
+      else localStorage.removeItem(this.draftKey);
+    } catch {
+      /* storage blocked or full: the draft lives as long as the page */
+    }
+  }
+
   updateCounter() {
     const length = [...this.input.value.trim()].length;
     this.counter.textContent = `${length} / ${this.maxBody}`;
     this.counter.classList.toggle("over", length > this.maxBody);
-    this.button.disabled = !this.enabled || length > this.maxBody;
+    this.button.disabled = !(this.enabled || this.queueing) || length > this.maxBody;
   }
 
-  setEnabled(enabled) {
+  setEnabled(enabled, { queue = false } = {}) {
     this.enabled = enabled;
+    this.queueing = !enabled && queue;
     this.updateCounter();
     const phone = window.matchMedia("(max-width: 760px)").matches;
     const what = this.noteMode ? t("Write a note for the team…") : t("Write a message…");
     const ready = phone ? what : what + " " + t("(Enter to send, Shift+Enter for a new line)");
-    this.input.placeholder = enabled ? ready : t("Reconnecting… your draft is kept");
+    if (enabled) this.input.placeholder = ready;
+    else if (this.queueing) this.input.placeholder = t("Offline: what you send now goes out when you are back");
+    else this.input.placeholder = t("Reconnecting… your draft is kept");
   }
 
   stopTyping() {
@@ -304,8 +334,9 @@ export class Composer {
 
   submit() {
     const body = this.input.value.trim();
-    if (!this.enabled || !body || [...body].length > this.maxBody) return;
+    if (!(this.enabled || this.queueing) || !body || [...body].length > this.maxBody) return;
     this.input.value = "";
+    this.saveDraft();
     this.updateCounter();
     this.stopTyping();
     this.onSend(body);
@@ -349,7 +380,8 @@ export async function loadNewest(socket, list, roomId, button) {
 export class Conversation {
   // `canRead()`, when given, says whether the reader can see the conversation now (the
   // widget's panel may be closed while its page is visible); read marks wait for it.
-  constructor({ socket, me, onSent, canRead }) {
+  // `draftKey`: where the composer keeps its draft across reloads (none: no keeping).
+  constructor({ socket, me, onSent, canRead, draftKey }) {
     const $ = (id) => document.getElementById(id);
     Object.assign(this, { socket, me, onSent, canRead });
     this.roomId = null;
@@ -365,6 +397,7 @@ export class Conversation {
       onSend: (body) => this.send(body, this.composer.noteMode ? { internal: true } : {}),
       onTyping: (isTyping) => this.roomId && !(isTyping && this.composer.noteMode)
         && call(socket, "typing", { room_id: this.roomId, is_typing: isTyping }),
+      draftKey,
     });
     socket.on("new_message", (message) => this.receive(message));
     socket.on("typing", (event) => this.showTyping(event));
@@ -413,6 +446,12 @@ export class Conversation {
     if (this.roomId === null) return;
     const payload = { body, client_id: newClientId(), room_id: this.roomId, ...extra };
     this.list.addPending(payload);
+    if (!this.socket.connected) {
+      // Sent once, by `resume` when the connection is back (socket.io would also send
+      // its own buffered copy: the same client_id, but twice on the wire).
+      this.list.markWaiting(payload.client_id);
+      return;
+    }
     sendMessage(this.socket, this.list, payload).then((ack) => this.onSent && this.onSent(ack));
   }
 

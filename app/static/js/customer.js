@@ -12,11 +12,13 @@ const socket = connectChat({
   onConnect: () => start(),
   onState: (state, text) => {
     showConnection(connection, state, text);
-    conversation.composer.setEnabled(state === "connected" && conversation.roomId !== null);
+    // Offline, once the room is known, messages queue and go out when the connection is back.
+    const known = conversation.roomId !== null;
+    conversation.composer.setEnabled(state === "connected" && known, { queue: known });
   },
 });
 
-const conversation = new Conversation({ socket, me });
+const conversation = new Conversation({ socket, me, draftKey: `chat-draft-${me.id}` });
 
 async function start() {
   const answer = await call(socket, "list_rooms", {});

@@ -89,10 +89,16 @@ async function signIn() {
     onConnect: () => start(),
     onState: (state, text) => {
       showConnection($("connection"), state, text);
-      conversation.composer.setEnabled(state === "connected" && conversation.roomId !== null);
+      const known = conversation.roomId !== null;
+      conversation.composer.setEnabled(state === "connected" && known, { queue: known });
     },
   });
-  conversation = new Conversation({ socket, me: session.user, canRead: () => panelOpen });
+  conversation = new Conversation({
+    socket,
+    me: session.user,
+    canRead: () => panelOpen,
+    draftKey: `chat-draft-widget-${config.site_key}-${session.user.id}`,
+  });
   socket.on("room_updated", (room) => {
     if (room.id !== conversation.roomId) return;
     $("resolved-banner").hidden = room.status !== "resolved";
@@ -141,6 +147,14 @@ async function signOut() {
       method: "POST",
       headers: { Authorization: `Bearer ${ending.access_token}` },
     }).catch(() => {});
+  }
+  // Nothing of theirs stays in this browser: drafts go too.
+  try {
+    Object.keys(localStorage)
+      .filter((key) => key.startsWith("chat-draft-widget-"))
+      .forEach((key) => localStorage.removeItem(key));
+  } catch {
+    /* storage blocked: nothing was kept */
   }
   // A fresh panel: the next visitor starts from an empty page, not a cleared one.
   window.location.reload();
