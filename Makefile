@@ -23,8 +23,14 @@ run: $(BIN)/activate
 	$(BIN)/flask --app wsgi demo-accounts
 	$(BIN)/python wsgi.py
 
+# axe-core for the accessibility test, pinned by tests/a11y/package-lock.json (without npm
+# the test is skipped, and says why).
+AXE := tests/a11y/node_modules/axe-core/axe.min.js
+$(AXE): tests/a11y/package-lock.json
+	-npm ci --prefix tests/a11y --silent --no-audit --no-fund && touch $(AXE)
+
 ## test: the whole suite, every tier (SQLite; PostgreSQL too when TEST_DATABASE_URL is set)
-test: $(VENV)/.test-tools
+test: $(VENV)/.test-tools $(AXE)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-fast: the unit and integration tiers, in process (under two minutes on SQLite)

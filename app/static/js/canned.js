@@ -66,14 +66,12 @@ export function cannedReplies(socket, composer) {
     }
     picker.replaceChildren(...items);
     picker.hidden = false;
-    input.setAttribute("aria-expanded", "true");
     if (matches.length) input.setAttribute("aria-activedescendant", `canned-${matches[chosen].id}`);
   }
 
   function close() {
     token = null;
     picker.hidden = true;
-    input.setAttribute("aria-expanded", "false");
     input.removeAttribute("aria-activedescendant");
   }
 

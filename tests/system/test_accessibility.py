@@ -1,0 +1,159 @@
+"""Every page state axe-clean, light and dark (issue 20): axe-core from npm
+(tests/a11y, pinned in its package-lock.json), injected by Playwright into Debian's
+Chromium, against `python wsgi.py`."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+
+from tests.system.test_pages_browser import ARGS, CHROMIUM
+from tests.system.test_widget_browser import Shop
+
+AXE = Path(__file__).resolve().parents[1] / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="needs the playwright package (pip install playwright)"
+)
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+if not AXE.exists():
+    pytest.skip(
+        f"needs axe-core at {AXE} (make test installs it: npm ci --prefix tests/a11y)",
+        allow_module_level=True,
+    )
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def live(database_url):
+    from tests.live import LiveServer
+
+    server = LiveServer(database_url, "eventlet", CHAT_RATE_LIMIT="1000/10")
+    try:
+        yield server.start()
+    finally:
+        server.close()
+
+
+def violations(page, within: str | None = None) -> list[str]:
+    """axe's findings on the page as it is now (or only `within` a selector), one line each."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        """async (within) => {
+            const context = within ? { include: [[within]] } : document;
+            const result = await axe.run(context, { resultTypes: ["violations"] });
+            return result.violations.flatMap((v) =>
+                v.nodes.map((n) => `${v.id}: ${n.target.join(" ")}: ${n.failureSummary}`));
+        }""",
+        within,
+    )
+    return found
+
+
+def log_in(context, url, email, password):
+    page = context.new_page()
+    page.goto(url + "/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+    return page
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_every_page_state_is_axe_clean(app, browser, live, users, scheme, width):
+    from app.services.sites import add_site
+
+    viewport = DESKTOP if width == "desktop" else PHONE
+    admin = users.make("admin", name="Ada Admin")
+    live.register_and_login("axe@example.com", "Alex Axe")
+    shop = Shop(live.url)
+    with app.app_context():
+        site, secret = add_site("Teapot Shop", [shop.origin], "https://shop.example/login")
+        key = site.key
+    claims = {"sub": "u-1", "email": "axe@example.com", "name": "김민지"}
+    identity = jwt.encode({**claims, "exp": int(time.time()) + 600}, secret, algorithm="HS256")
+    found: dict[str, list[str]] = {}
+
+    def context(locale="en-US"):
+        return browser.new_context(
+            viewport=viewport, color_scheme=scheme, bypass_csp=True, locale=locale
+        )
+
+    try:
+        anonymous = context().new_page()
+        for path in ("/login", "/register", "/no-such-page"):
+            anonymous.goto(live.url + path)
+            found[path] = violations(anonymous)
+
+        customer = log_in(context(), live.url, "axe@example.com", "correct horse battery")
+        customer.wait_for_selector("#composer-send:not([disabled])", timeout=15000)
+        found["chat, empty"] = violations(customer)
+        customer.fill("#composer-input", "Where is my order? https://example.com/o/7")
+        customer.press("#composer-input", "Enter")
+        customer.locator("#message-list .message[data-id]").wait_for(timeout=15000)
+
+        support = log_in(context(), live.url, admin.email, admin.password)
+        support.locator(".rooms li .room").first.wait_for(timeout=15000)
+        found["inbox, list"] = violations(support)
+        support.click(".rooms li .room")
+        support.locator("#message-list .message").first.wait_for(timeout=15000)
+        support.fill("#composer-input", "On it.")
+        support.press("#composer-input", "Enter")
+        support.click("#mode-note")
+        support.fill("#composer-input", "Checked the depot.")
+        support.press("#composer-input", "Enter")
+        support.locator("#message-list .message.note[data-id]").wait_for(timeout=15000)
+        found["inbox, conversation"] = violations(support)
+        support.click("#room-status")
+        support.locator("#room-status", has_text="Reopen").wait_for(timeout=15000)
+        found["inbox, resolved"] = violations(support)
+        if support.locator("#details").is_visible():  # beside the conversation on a desktop
+            support.click("#details")
+        support.locator("#profile dt").first.wait_for(timeout=15000)
+        found["inbox, details"] = violations(support)
+        support.keyboard.press("Escape")
+        if support.locator("#canned-open").is_visible():  # a desktop's composer offers it
+            support.click("#canned-open")
+            found["inbox, saved replies"] = violations(support)
+            support.keyboard.press("Escape")
+        support.locator("body").press("?")
+        found["inbox, shortcuts"] = violations(support)
+        support.keyboard.press("Escape")
+
+        customer.locator("#message-list .message.theirs").wait_for(timeout=15000)
+        found["chat, conversation"] = violations(customer)
+        customer.goto(live.url + "/logout")
+        found["/logout"] = violations(customer)
+
+        for locale in ("en-US", "ko-KR"):
+            widget = context(locale).new_page()
+            widget.goto(shop.put(f"/{locale}", key, identity))
+            widget.wait_for_function("() => window.SupportChat !== undefined", timeout=15000)
+            # The shop's own page is the shop's business; the launcher is ours.
+            found[f"shop with launcher, {locale}"] = violations(widget, "[data-supportchat]")
+            widget.click("[data-supportchat] >> button")
+            panel = widget.frame_locator("iframe[title]")
+            panel.locator("#composer-send:not([disabled])").wait_for(timeout=15000)
+            frame = next(f for f in widget.frames if "/widget/frame" in f.url)
+            found[f"widget panel, {locale}"] = violations(frame)
+    finally:
+        shop.close()
+    bad = {state: lines for state, lines in found.items() if lines}
+    assert not bad, "\n".join(f"{state}:\n  " + "\n  ".join(lines) for state, lines in bad.items())
