@@ -70,7 +70,11 @@ def main() -> None:
         server.close()
     plain_ms, widget_ms = statistics.median(tasks["plain"]), statistics.median(tasks["widget"])
     rows = [
-        ("before opening: requests to the chat", f"{w['before_requests']}", "1 (the loader)"),
+        (
+            "before opening: requests to the chat",
+            ", ".join(w["before_requests"]),
+            "the loader (and whether a reply waits)",
+        ),
         (
             "the loader, bytes / gzipped",
             f"{w['loader_bytes']:,} / {w['loader_gzip']:,}",

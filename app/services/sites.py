@@ -189,6 +189,24 @@ def exchange_identity(data: object) -> User:
     raise Unauthorized(REFUSED)
 
 
+def unread_for_identity(data: object) -> tuple[Site, int]:
+    """How many of the team's messages the identity's customer has not read (0 for a
+    customer not seen yet: nothing is created). Unauthorized as `exchange_identity`."""
+    from ..models import ChatRoom
+
+    form = parse(IdentityExchange, data)
+    site = active_site(form.site_key)
+    if site is None:
+        raise Unauthorized(REFUSED)
+    who = _identity_fields(verify_identity(site, form.identity))
+    unread = db.session.scalar(
+        select(ChatRoom.customer_unread)
+        .join(User, User.id == ChatRoom.customer_id)
+        .where(User.site_id == site.id, User.external_id == who["sub"])
+    )
+    return site, unread or 0
+
+
 def _identity_fields(claims: dict) -> dict:
     sub, email, name = claims.get("sub"), claims.get("email"), claims.get("name")
     if not isinstance(sub, str) or not 1 <= len(sub) <= 255 or "\x00" in sub:

@@ -30,7 +30,7 @@ from ..extensions import csrf
 from ..i18n import LANGUAGES
 from ..services import tokens
 from ..services.payloads import user_view
-from ..services.sites import active_site, exchange_identity
+from ..services.sites import active_site, exchange_identity, unread_for_identity
 
 bp = Blueprint("widget", __name__)
 
@@ -89,3 +89,19 @@ def frame():
 def session():
     user = exchange_identity(request.get_json(silent=True))
     return jsonify({**tokens.start_session(user), "user": user_view(user)})
+
+
+@bp.post("/api/widget/unread")
+@csrf.exempt  # no cookie of ours is read: the identity is the credential
+@throttle.widget_per_address
+def unread():
+    """How many replies wait for the identity's customer: the loader asks on each page
+    view, and loads the panel only when one does. A simple cross-origin request (its
+    body is sent as text/plain, so no preflight), answered only to the site's origins."""
+    site, count = unread_for_identity(request.get_json(force=True, silent=True))
+    response = jsonify({"unread": count})
+    origin = request.headers.get("Origin")
+    if origin in site.origin_list:
+        response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Vary"] = "Origin"
+    return response

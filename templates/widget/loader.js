@@ -121,8 +121,28 @@
     },
   };
 
+  // A reply waiting for a logged-in visitor: the launcher counts it, and the panel
+  // loads (hidden) to keep the count live. Nothing else loads until the chat is opened.
+  function checkUnread() {
+    if (!identity || !window.fetch) return;
+    fetch(chatOrigin + "/api/widget/unread", {
+      method: "POST",
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify({ site_key: site, identity: identity }),
+    })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (answer) {
+        if (answer && answer.unread > 0 && !isOpen) {
+          load();
+          setUnread(answer.unread);
+        }
+      })
+      .catch(function () {});
+  }
+
   function ready() {
     draw();
+    checkUnread();
     window.SupportChat = api;
     window.dispatchEvent(new Event("supportchat:ready"));
   }

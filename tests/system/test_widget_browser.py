@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import json
 import os
 import threading
 import time
@@ -238,6 +239,13 @@ def measure_weight(browser, shop_url: str, chat_url: str) -> dict:
     page.on("response", lambda r: r.url.startswith(chat_url) and loaded.append(r))
     page.goto(shop_url)
     page.wait_for_function("() => window.SupportChat !== undefined", timeout=15000)
+    # The loader's question (is a reply waiting?) is answered before anything else loads.
+    page.wait_for_function(
+        "() => performance.getEntriesByType('resource')"
+        ".some((e) => e.name.includes('/api/widget/unread'))",
+        timeout=15000,
+    )
+    page.wait_for_load_state("networkidle")
     before = list(loaded)
     shift = page.evaluate("() => window.__layoutShift")
     page.click("[data-supportchat] >> button")
@@ -248,10 +256,10 @@ def measure_weight(browser, shop_url: str, chat_url: str) -> dict:
         if "javascript" in kind or "css" in kind:
             body = response.body()
             files[response.url.rsplit("/", 1)[-1]] = (len(body), len(gzip.compress(body, 6)))
-    loader = before[0].body()
+    loader = next(r for r in before if r.url.endswith("/widget.js")).body()
     context.close()
     return {
-        "before_requests": len(before),
+        "before_requests": sorted(r.url.removeprefix(chat_url).split("?")[0] for r in before),
         "loader_bytes": len(loader),
         "loader_gzip": len(gzip.compress(loader, 6)),
         "panel_bytes": sum(raw for raw, _ in files.values()),
@@ -268,8 +276,81 @@ def test_the_widget_stays_light(app, browser, live, shop):
     teapots = register(app, "Teapot Shop", f"http://localhost:{shop.port}")
     identity = sign(teapots["secret"], "u-1", "kim@shop.example", "Kim")
     weight = measure_weight(browser, shop.put("/", teapots["key"], identity), live.url)
-    assert weight["before_requests"] == 1, "nothing but the loader before the chat is opened"
+    assert weight["before_requests"] == ["/api/widget/unread", "/widget.js"], (
+        "nothing but the loader, and its question whether a reply waits, before opening"
+    )
     assert weight["loader_gzip"] <= 5 * 1024, weight
     assert weight["panel_gzip"] <= 80 * 1024, weight
     assert "socket.io.min.js" in weight["panel_files"], "the Socket.IO client came with the panel"
     assert weight["layout_shift"] == 0, weight
+
+
+def test_a_reply_waiting_shows_on_the_launcher_of_the_next_page_view(
+    app, browser, live, shop, users
+):
+    """The loader asks whether a reply waits; only then does the panel load (hidden),
+    and the launcher counts the replies before the visitor opens anything."""
+    teapots = register(app, "Teapot Shop", f"http://localhost:{shop.port}")
+    identity = sign(teapots["secret"], "u-9", "wait@shop.example", "Wren Wait")
+    url = shop.put("/", teapots["key"], identity)
+    page = open_shop(browser, url)
+    page.evaluate("() => window.SupportChat.open()")
+    chat = panel(page)
+    chat.locator("#composer-send:not([disabled])").wait_for(timeout=15000)
+    chat.locator("#composer-input").fill("Is my order on its way?")
+    chat.locator("#composer-input").press("Enter")
+    chat.locator("#message-list .message[data-id]").wait_for(timeout=15000)
+    page.context.close()  # the visitor leaves
+
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    support.click(".rooms li .room")
+    support.locator("#message-list .message").first.wait_for(timeout=15000)
+    for text in ("Yes, it left today.", "Tracking by email."):
+        support.fill("#composer-input", text)
+        support.press("#composer-input", "Enter")
+    support.locator("#message-list .message.mine[data-id]").nth(1).wait_for(timeout=15000)
+
+    later = open_shop(browser, url)  # the next page view, chat closed
+    later.locator("[data-supportchat] .b", has_text="2").wait_for(timeout=15000)
+    assert later.locator("[data-supportchat] .p").is_hidden()
+    label = later.get_attribute("[data-supportchat] button", "aria-label")
+    assert label == "Chat with support, 2 unread"
+
+
+def test_the_unread_question_answers_only_for_a_good_identity_and_creates_nothing(app, live, shop):
+    import requests
+
+    teapots = register(app, "Teapot Shop", f"http://localhost:{shop.port}")
+    good = sign(teapots["secret"], "never-seen", "new@shop.example", "New")
+    ask = live.url + "/api/widget/unread"
+    answer = requests.post(
+        ask,
+        data=json.dumps({"site_key": teapots["key"], "identity": good}),
+        headers={"Content-Type": "text/plain", "Origin": shop.origin},
+        timeout=10,
+    )
+    assert answer.status_code == 200 and answer.json() == {"unread": 0}
+    assert answer.headers["Access-Control-Allow-Origin"] == shop.origin
+    stranger = requests.post(
+        ask,
+        data=json.dumps({"site_key": teapots["key"], "identity": good}),
+        headers={"Content-Type": "text/plain", "Origin": "https://evil.example"},
+        timeout=10,
+    )
+    assert "Access-Control-Allow-Origin" not in stranger.headers
+    forged = sign("not-the-secret-" * 3, "never-seen", "new@shop.example", "New")
+    refused = requests.post(
+        ask,
+        data=json.dumps({"site_key": teapots["key"], "identity": forged}),
+        headers={"Content-Type": "text/plain"},
+        timeout=10,
+    )
+    assert refused.status_code == 401
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.models import User
+
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 0
