@@ -214,7 +214,10 @@ class TokenFamily(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # When the current refresh token expires; past it the row can be deleted.
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # Indexed: each server process looks once a second for sessions ended elsewhere.
+    revoked_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None, index=True
+    )
 
     def __repr__(self) -> str:
         return f"<TokenFamily {self.id} of user {self.user_id}>"

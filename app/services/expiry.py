@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import TokenFamily
 from ..registry import current_registry
 from . import events
 
@@ -26,6 +31,23 @@ def end_sockets_of_family(user_id: int, family: str) -> int:
     }
     for sid in doomed:
         events.session_expired(sid)
+    return len(doomed)
+
+
+def end_revoked_sockets(since: datetime) -> int:
+    """Close this process's sockets whose login session was ended at or after `since`,
+    by whichever process ended it: a command (`flask sites remove`), or another server
+    without Redis to tell this one. One indexed query, only while sockets are open."""
+    local = current_registry().local_connections()
+    if not local:
+        return 0
+    revoked = set(
+        db.session.execute(select(TokenFamily.id).where(TokenFamily.revoked_at >= since)).scalars()
+    )
+    db.session.rollback()  # no connection held between ticks
+    doomed = [c for c in local if c.family in revoked]
+    for conn in doomed:
+        events.session_expired(conn.sid)
     return len(doomed)
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 
 from ..extensions import socketio
 from ..registry import current_registry
-from ..services.expiry import expire_due_sockets
+from ..services.expiry import end_revoked_sockets, expire_due_sockets
 from ..services.presence import announce_arrival, announce_departure
 
 INTERVAL = 0.5  # seconds: a socket outlives its token by at most this much
 HEARTBEAT_EVERY = 5.0
+REVOKED_EVERY = 1.0  # seconds: a session ended by another process closes its sockets here
+SKEW = timedelta(seconds=5)  # the clocks of this process and the database's writers
 
 
 def start(app: Flask) -> None:
@@ -24,13 +27,19 @@ def start(app: Flask) -> None:
 
 
 def _loop(app: Flask) -> None:
-    last_heartbeat = last_stats = time.monotonic()
+    last_heartbeat = last_stats = last_revoked = time.monotonic()
+    revoked_since = datetime.now(UTC) - SKEW
     stats_every = app.config["CHAT_STATS_EVERY"]
     while True:
         socketio.sleep(INTERVAL)
         try:
             with app.app_context():
                 expire_due_sockets()
+                if time.monotonic() - last_revoked >= REVOKED_EVERY:
+                    last_revoked = time.monotonic()
+                    checked_at = datetime.now(UTC)
+                    end_revoked_sockets(revoked_since)
+                    revoked_since = checked_at - SKEW
                 if time.monotonic() - last_heartbeat >= HEARTBEAT_EVERY:
                     last_heartbeat = time.monotonic()
                     beat_and_reap()

@@ -354,3 +354,26 @@ def test_the_unread_question_answers_only_for_a_good_identity_and_creates_nothin
 
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_a_removed_site_stops_working_in_the_open_panel(app, browser, live, shop):
+    """Removing the site ends its customers' sessions: the open panel's socket closes,
+    the identity no longer buys a new one, and the panel says so (its site's frame is
+    gone: a reload finds nothing)."""
+    from app.services.sites import remove_site
+
+    teapots = register(app, "Teapot Shop", f"http://localhost:{shop.port}")
+    identity = sign(teapots["secret"], "u-1", "kim@shop.example", "Kim")
+    page = open_shop(browser, shop.put("/", teapots["key"], identity))
+    page.evaluate("() => window.SupportChat.open()")
+    chat = panel(page)
+    chat.locator("#composer-send:not([disabled])").wait_for(timeout=15000)
+    with app.app_context():
+        remove_site(teapots["key"])
+    # The session ends, the identity buys no new one, and the panel starts over on its
+    # site's frame, which is gone: no composer is left to write in.
+    chat.locator("#composer-send").wait_for(state="detached", timeout=20000)
+    import requests
+
+    frame = requests.get(f"{live.url}/widget/frame?site={teapots['key']}", timeout=10)
+    assert frame.status_code == 404
