@@ -11,7 +11,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.system.test_pages_browser import ARGS, CHROMIUM
+from tests.system.conftest import CHROMIUM
 from tests.system.test_widget_browser import Shop
 
 AXE = Path(__file__).resolve().parents[1] / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
@@ -29,25 +29,6 @@ if not AXE.exists():
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
-
-
-@pytest.fixture
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def live(database_url):
-    from tests.live import LiveServer
-
-    server = LiveServer(database_url, "eventlet", CHAT_RATE_LIMIT="1000/10")
-    try:
-        yield server.start()
-    finally:
-        server.close()
 
 
 def violations(page, within: str | None = None) -> list[str]:

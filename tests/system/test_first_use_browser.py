@@ -9,7 +9,8 @@ import os
 
 import pytest
 
-from tests.system.test_pages_browser import ARGS, CHROMIUM, log_in
+from tests.system.conftest import CHROMIUM
+from tests.system.test_pages_browser import log_in
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="needs the playwright package (pip install playwright)"
@@ -25,25 +26,6 @@ SET_VISIBILITY = """(hidden) => {
     Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
     document.dispatchEvent(new Event("visibilitychange"));
 }"""
-
-
-@pytest.fixture
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def live(database_url):
-    from tests.live import LiveServer
-
-    server = LiveServer(database_url, "eventlet", CHAT_RATE_LIMIT="1000/10")
-    try:
-        yield server.start()
-    finally:
-        server.close()
 
 
 def test_links_notes_and_separators_read_right(browser, live, users):

@@ -13,32 +13,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.live import LiveServer
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+from tests.system.conftest import CHROMIUM
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="needs the playwright package (pip install playwright)"
 )
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-
-
-@pytest.fixture
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def live(database_url):
-    server = LiveServer(database_url, "eventlet", CHAT_RATE_LIMIT="1000/10")
-    try:
-        yield server.start()
-    finally:
-        server.close()
 
 
 def log_in(browser, live, email, password, viewport=None):

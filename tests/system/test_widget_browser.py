@@ -18,7 +18,8 @@ import jwt
 import pytest
 
 from tests.live import LiveServer, free_port
-from tests.system.test_pages_browser import ARGS, CHROMIUM, log_in
+from tests.system.conftest import ARGS, CHROMIUM
+from tests.system.test_pages_browser import log_in
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="needs the playwright package (pip install playwright)"
