@@ -397,9 +397,9 @@ def errors_of(customers: list[Customer]) -> Counter:
     return sum((c.errors for c in customers), Counter())
 
 
-def healthy(url: str) -> bool:
+def healthy(url: str, timeout: float = 1.0) -> bool:
     try:
-        return requests.get(url + "/healthz", timeout=1).status_code == 200
+        return requests.get(url + "/healthz", timeout=timeout).status_code == 200
     except requests.RequestException:
         return False
 

@@ -337,7 +337,7 @@ def _flood_at_three_times_capacity(server, crowd, database, mode):
             except TimeoutError:
                 reads.append((5.0, False))
             t = time.monotonic()
-            up = healthy(server.url)
+            up = healthy(server.url, timeout=3.0)  # the promise: answered within 3 s
             reads.append((time.monotonic() - t, up))
             time.sleep(0.25)  # a reader's pace, not a wait for a state
 
