@@ -7,7 +7,7 @@ once and answered with `internal_error`, never with a stack trace.
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
@@ -157,10 +157,16 @@ def register_error_handlers(app: Flask) -> None:
         seconds = retry_after_seconds()
         if wants_json():
             message = f"Too many attempts; try again in {seconds} seconds."
-            return jsonify(error_body("rate_limited", message)), 429
-        return render_form_again(
-            gettext("Too many attempts; try again in %(seconds)s seconds.", seconds=seconds)
-        )
+            response = jsonify(error_body("rate_limited", message))
+        else:
+            response = make_response(
+                render_form_again(
+                    gettext("Too many attempts; try again in %(seconds)s seconds.", seconds=seconds)
+                )
+            )
+        response.status_code = 429
+        response.headers["Retry-After"] = str(seconds)
+        return response
 
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException):

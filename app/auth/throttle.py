@@ -1,7 +1,9 @@
 """Throttles on logging in and signing up (Flask-Limiter; Redis when REDIS_URL is set).
 
 - Login, per account: failed attempts only, so a user who gets in spends nothing and a
-  guesser is stopped after a few tries.
+  guesser is stopped after a few tries. A locked account still lets in an attempt from an
+  address that has not failed on it in the window: a stranger who knows an email cannot
+  keep its owner out (`guard_account`; docs/SECURITY.md has what that costs).
 - Login, per client address: every attempt, so one address cannot try many accounts.
 - Sign-up, per client address: every attempt.
 - The widget's identity exchange, per client address: every attempt.
@@ -15,10 +17,13 @@ The JSON API and the HTML form share each counter. A refused attempt is answered
 from __future__ import annotations
 
 import time
+from functools import wraps
 
-from flask import current_app, request
+from flask import abort, current_app, g, request
 from flask_limiter.util import get_remote_address
+from limits import parse
 
+from ..errors import ChatError
 from ..extensions import limiter
 
 
@@ -56,9 +61,44 @@ def _limit(setting: str, scope: str, key_func, **options):
     )
 
 
-login_per_account = _limit(
-    "LOGIN_RATE_LIMIT_ACCOUNT", "login-account", login_account, deduct_when=_failed
-)
+def guard_account(view):
+    """The per-account login limit. Two failure counters, in the limiter's storage (Redis
+    when REDIS_URL is set, so every process shares them): the account's, and the
+    account's from this client address. Past the account's limit, an attempt is refused
+    only from an address that has itself failed on the account within the window; any
+    other address may still try, and its failure is counted on both."""
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        if request.method != "POST":
+            return view(*args, **kwargs)
+        limit = parse(current_app.config["LOGIN_RATE_LIMIT_ACCOUNT"])
+        counters = limiter.limiter
+        account = ("login-account-failures", login_account())
+        pair = ("login-address-failures", login_account(), client_address())
+        if not counters.test(limit, *account):
+            here = counters.get_window_stats(limit, *pair)
+            if here.remaining < limit.amount:  # this address has been failing
+                g.login_retry_after = counters.get_window_stats(limit, *account).reset_time
+                abort(429)
+        status = None
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except ChatError as refused:  # the JSON API raises its 400s and 401s
+            status = refused.status
+            raise
+        else:
+            status = response.status_code
+            return response
+        finally:
+            if status in (400, 401):
+                counters.hit(limit, *account)
+                counters.hit(limit, *pair)
+
+    return guarded
+
+
+login_per_account = guard_account
 login_per_address = _limit(
     "LOGIN_RATE_LIMIT_ADDRESS", "login-address", client_address, exempt_when=_exempt_address
 )
@@ -85,5 +125,8 @@ def tarpit() -> None:
 
 def retry_after_seconds() -> int:
     """How long the refused client should wait, for the error's message."""
-    limit = limiter.current_limit
-    return max(1, int(limit.reset_at - time.time())) if limit else 60
+    reset_at = g.get("login_retry_after")
+    if reset_at is None:
+        limit = limiter.current_limit
+        reset_at = limit.reset_at if limit else time.time() + 60
+    return max(1, int(reset_at - time.time()))

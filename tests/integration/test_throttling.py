@@ -47,6 +47,24 @@ def test_failed_logins_lock_the_account_even_for_the_right_password(http, limits
     assert login(http, other.email, other.password).status_code == 200, "others get in"
 
 
+def test_a_locked_account_still_lets_its_owner_in_from_an_address_that_has_not_failed(
+    http, limits, customer, connect
+):
+    limits(LOGIN_RATE_LIMIT_ACCOUNT="3 per 60 second")
+    for _ in range(3):
+        assert login(http, customer.email, "wrong-password", "198.51.100.7").status_code == 401
+    stranger = login(http, customer.email, customer.password, "198.51.100.7")
+    assert_rate_limited(stranger)  # the failing address is refused, right password or not
+    owner = login(http, customer.email, customer.password, "203.0.113.20")
+    assert owner.status_code == 200, owner.get_data(True)
+    assert connect(auth={"token": owner.json["access_token"]}).is_connected("/chat")
+    # Another address that starts failing is locked too, and its next try hashes nothing.
+    assert login(http, customer.email, "wrong-password", "203.0.113.21").status_code == 401
+    assert_rate_limited(login(http, customer.email, customer.password, "203.0.113.21"))
+    # The owner's address has not failed, so it is still let through.
+    assert login(http, customer.email, customer.password, "203.0.113.20").status_code == 200
+
+
 def test_successful_logins_do_not_spend_the_account_budget(http, limits, customer):
     limits(LOGIN_RATE_LIMIT_ACCOUNT="3 per 60 second")
     for _ in range(6):
