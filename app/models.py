@@ -183,6 +183,30 @@ class Message(db.Model):
         return f"<Message {self.id} in room {self.room_id}>"
 
 
+class RoomEvent(db.Model):
+    """A line in the team's view of a conversation that is not a message: a room resolved
+    or reopened, by whom. Placed in the thread after the message `after_message_id`
+    (the newest of the room when it happened; None before the first)."""
+
+    __tablename__ = "room_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("chat_rooms.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    status: Mapped[str] = mapped_column(String(16))  # the room's status after the change
+    after_message_id: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    actor: Mapped[User | None] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_room_events_room_id_after", "room_id", "after_message_id"),)
+
+    def __repr__(self) -> str:
+        return f"<RoomEvent {self.id} in room {self.room_id}: {self.status}>"
+
+
 class CannedReply(db.Model):
     """A saved answer the support team shares, inserted with `/shortcut` in the inbox."""
 

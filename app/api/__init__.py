@@ -48,5 +48,8 @@ def rooms():
 @jwt_required()
 def messages(room_id: int):
     payload = {**query_args("limit", "before_id", "after_id"), "room_id": room_id}
-    found, has_more = list_history(current_user, payload)
-    return jsonify({"messages": found, "has_more": has_more})
+    found, has_more, lines = list_history(current_user, payload)
+    page = {"messages": found, "has_more": has_more}
+    if current_user.is_admin:  # the thread's status lines are the team's alone
+        page["events"] = lines
+    return jsonify(page)

@@ -74,10 +74,15 @@ def room_changed(admin_room: dict) -> None:
     _emit("room_updated", admin_room, ADMINS)
 
 
-def status_changed(admin_room: dict, customer_room: dict, customer_id: int) -> None:
-    """A room was opened or resolved: both sides hear it, each with its own view."""
+def status_changed(
+    admin_room: dict, customer_room: dict, customer_id: int, line: dict | None = None
+) -> None:
+    """A room was opened or resolved: both sides hear it, each with its own view, and
+    the team gets the thread's line for it (`room_event`)."""
     _emit("room_updated", admin_room, ADMINS)
     _emit("room_updated", customer_room, user_channel(customer_id))
+    if line is not None:
+        _emit("room_event", line, ADMINS)
 
 
 def typing(payload: dict, customer_id: int, typist_sids: list[str]) -> None:
@@ -99,9 +104,11 @@ def admins_presence(online: bool, to: str = CUSTOMERS) -> None:
     _emit("presence", {"admins_online": online}, to)
 
 
-def customer_room_changed(customer_room: dict, customer_id: int) -> None:
-    """The customer's own message reopened their resolved room: a status change."""
+def customer_room_changed(customer_room: dict, customer_id: int, line: dict) -> None:
+    """The customer's own message reopened their resolved room: a status change, and
+    the team's thread line for it."""
     _emit("room_updated", customer_room, user_channel(customer_id))
+    _emit("room_event", line, ADMINS)
 
 
 def session_expired(sid: str) -> None:

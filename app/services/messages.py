@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, false, select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import joinedload
 
-from ..database import core_transaction
+from ..database import core_transaction, transaction
 from ..errors import Forbidden, NotFound, ValidationError
 from ..extensions import db
-from ..models import ChatRoom, Message, User, utcnow
+from ..models import ChatRoom, Message, RoomEvent, User, utcnow
 from ..serving import admitted
 from . import events
 from .access import visible_to
 from .inbox import room_summary
 from .limits import check_send_rate
-from .payloads import message_view, sent_message_view, sent_room_view, stored_message_view
+from .payloads import (
+    message_view,
+    room_event_view,
+    sent_message_view,
+    sent_room_view,
+    stored_message_view,
+)
+from .rooms import record_status
 from .schemas import History, SendMessage, parse
 from .store import find_sent, store
 
@@ -58,15 +65,17 @@ def send_message(user: User, data: object) -> dict:
     if stored.created:
         events.room_created(admin_room)
     events.message_sent(message, stored.customer_id, admin_room)
-    if stored.reopened:  # a status change: the customer's tabs hear it too (rare: a query)
-        events.customer_room_changed(
-            room_summary("customer", db.session.get(ChatRoom, stored.room_id)), stored.customer_id
-        )
+    if stored.reopened:  # rare: the room and the team's thread line, in a transaction of their own
+        with transaction():
+            line = record_status(stored.room_id, user, "open", after_message_id=stored.message_id)
+            customer_room = room_summary("customer", db.session.get(ChatRoom, stored.room_id))
+        events.customer_room_changed(customer_room, stored.customer_id, line)
     return message
 
 
-def list_history(user: User, data: object) -> tuple[list[dict], bool]:
-    """A page of a room's messages, oldest first, and whether more lie beyond it.
+def list_history(user: User, data: object) -> tuple[list[dict], bool, list[dict]]:
+    """A page of a room's messages, oldest first, whether more lie beyond it, and (for
+    the team) the room's status lines that fall among them.
 
     With `after_id` the page starts just after it and `has_more` says newer messages
     remain; otherwise the page ends just before `before_id` (or at the newest message)
@@ -98,4 +107,29 @@ def list_history(user: User, data: object) -> tuple[list[dict], bool]:
     found = found[: form.limit]
     if form.after_id is None:
         found.reverse()
-    return [message_view(m) for m in found], has_more
+    lines = page_events(form, found, has_more) if user.is_admin else []
+    return [message_view(m) for m in found], has_more, lines
+
+
+def page_events(form: History, found: list[Message], has_more: bool) -> list[dict]:
+    """The status lines placed within this page: after one of its messages, or, at the
+    ends of the thread, before the first message or after the last."""
+    after = RoomEvent.after_message_id
+    if form.after_id is not None:  # newer than the client has: from `after_id` on
+        span = [after >= form.after_id]
+        if has_more:
+            span.append(after <= found[-1].id)
+    else:  # a page ending before `before_id`, or the newest page
+        span = []
+        if form.before_id is not None:
+            span.append(after < form.before_id)
+        if has_more:
+            span.append(after >= found[0].id)
+        elif form.before_id is not None:  # the oldest page: lines before any message too
+            span = [or_(after.is_(None), and_(*span))]
+    lines = db.session.scalars(
+        select(RoomEvent)
+        .where(RoomEvent.room_id == form.room_id, *span)
+        .order_by(RoomEvent.id)
+    ).all()
+    return [room_event_view(line) for line in lines]

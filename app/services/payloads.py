@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..models import ChatRoom, Message, User
+from ..models import ChatRoom, Message, RoomEvent, User
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -36,6 +36,21 @@ def message_view(message: Message) -> dict:
         message.client_id,
         message.internal,
     )
+
+
+def room_event_view(event: RoomEvent, by: dict | None = None) -> dict:
+    """The contract's RoomEvent (staff only): a status change as a line in the thread.
+    `by`: the actor's view when the caller has it (else read from the row)."""
+    if by is None and event.actor is not None:
+        by = author_view(event.actor)
+    return {
+        "id": event.id,
+        "room_id": event.room_id,
+        "status": event.status,
+        "by": by,
+        "after_message_id": event.after_message_id,
+        "created_at": iso(event.created_at),
+    }
 
 
 def _message(

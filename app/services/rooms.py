@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 from ..database import on_postgres, transaction
 from ..errors import Forbidden, NotFound
 from ..extensions import db
-from ..models import ChatRoom, Message, User, utcnow
+from ..models import ChatRoom, Message, RoomEvent, User, utcnow
 from ..registry import current_registry
 from . import events
 from .access import access_room
 from .inbox import room_summary
-from .payloads import iso, user_view
+from .payloads import author_view, iso, room_event_view, user_view
 from .schemas import RoomRef, SetStatus, parse
 
 
@@ -101,10 +101,27 @@ def set_status(user: User, data: object) -> dict:
             raise Forbidden("Only the support team can change a room's status.")
         changed = room.status != form.status
         room.status = form.status
+        line = record_status(room.id, user, form.status) if changed else None
         db.session.flush()
         admin_room = room_summary("admin", room)
         customer_room = room_summary("customer", room)
         customer_id = room.customer_id
     if changed:
-        events.status_changed(admin_room, customer_room, customer_id)
+        events.status_changed(admin_room, customer_room, customer_id, line)
     return admin_room
+
+
+def record_status(room_id: int, actor: User, status: str, after_message_id=None) -> dict:
+    """Write the thread's line for a status change, in the caller's transaction, and
+    return it as the contract's RoomEvent. By default it follows the room's newest
+    message, notes included. `actor` is a User or a socket's Identity."""
+    if after_message_id is None:
+        after_message_id = db.session.scalar(
+            select(func.max(Message.id)).where(Message.room_id == room_id)
+        )
+    event = RoomEvent(
+        room_id=room_id, actor_id=actor.id, status=status, after_message_id=after_message_id
+    )
+    db.session.add(event)
+    db.session.flush()
+    return room_event_view(event, by=author_view(actor))

@@ -208,8 +208,11 @@ class ChatNamespace(Namespace):
 
     @acknowledged
     def on_history(self, user: User, payload: object) -> dict:
-        messages, has_more = list_history(user, payload)
-        return {"messages": messages, "has_more": has_more}
+        messages, has_more, lines = list_history(user, payload)
+        page = {"messages": messages, "has_more": has_more}
+        if user.is_admin:  # the thread's status lines are the team's alone
+            page["events"] = lines
+        return page
 
     @acknowledged
     def on_mark_read(self, user: User, payload: object) -> dict:

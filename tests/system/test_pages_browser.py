@@ -307,6 +307,56 @@ def test_a_customers_message_clears_the_resolved_banner_in_all_their_tabs(browse
     assert first.errors == [] and second.errors == []
 
 
+def test_resolving_and_reopening_leave_a_quiet_line_in_the_teams_thread(browser, live, users):
+    customer_token = live.register_and_login("lines@example.com", "Lina Line")["access_token"]
+    customer = live.client(customer_token)
+    assert customer.call("send_message", {"body": "the lid is cracked"}, namespace="/chat")["ok"]
+    ana = users.make("admin", name="Ana Agent")
+    ben = users.make("admin", name="Ben Agent")
+    first = log_in(browser, live, ana.email, ana.password)
+    second = log_in(browser, live, ben.email, ben.password)
+    for page in (first, second):
+        page.locator(".rooms li").first.click()
+        page.locator("#message-list .body", has_text="the lid is cracked").wait_for(timeout=10000)
+
+    first.click("#room-status")  # Mark resolved
+    first.locator("#message-list .activity", has_text="You resolved this conversation").wait_for(
+        timeout=10000
+    )
+    second.locator(
+        "#message-list .activity", has_text="Ana Agent resolved this conversation"
+    ).wait_for(timeout=10000)
+
+    assert customer.call("send_message", {"body": "one more thing"}, namespace="/chat")["ok"]
+    customer.disconnect()
+    reopened = "Lina Line wrote again, which reopened this conversation"
+    second.locator("#message-list .activity", has_text=reopened).wait_for(timeout=10000)
+
+    def thread(page):
+        return page.eval_on_selector_all(
+            "#message-list > li:not(.day)",
+            "ns => ns.map(n => (n.querySelector('.body') || n.querySelector('span')).textContent)",
+        )
+
+    expected = [
+        "the lid is cracked",
+        "Ana Agent resolved this conversation · ",
+        "one more thing",
+        reopened + " · ",
+    ]
+    assert thread(second) == expected
+    second.reload()  # from history: the same lines in the same places
+    second.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+    second.locator(".rooms li").first.click()
+    second.locator("#message-list .activity").nth(1).wait_for(timeout=10000)
+    assert thread(second) == expected
+
+    customer_page = log_in(browser, live, "lines@example.com", "correct horse battery")
+    customer_page.locator("#message-list .body", has_text="one more thing").wait_for(timeout=10000)
+    assert customer_page.locator("#message-list .activity").count() == 0
+    assert first.errors == [] and second.errors == [] and customer_page.errors == []
+
+
 def test_the_inbox_counts_unread_conversations_in_the_title_and_bolds_them(browser, live, users):
     admin = users.make("admin", name="Ada Admin")
     support = log_in(browser, live, admin.email, admin.password)

@@ -7,6 +7,20 @@ import { call } from "./session.js";
 // Messages from one author within this many minutes read as one group.
 const GROUP_MINUTES = 5;
 
+// What a status line says: who resolved or reopened the conversation.
+function lineText(line, me) {
+  const by = line.by;
+  if (line.status === "resolved") {
+    if (!by) return t("This conversation was resolved");
+    if (by.id === me.id) return t("You resolved this conversation");
+    return t("%(name)s resolved this conversation", { name: by.name });
+  }
+  if (!by) return t("This conversation was reopened");
+  if (by.id === me.id) return t("You reopened this conversation");
+  if (by.role === "customer") return t("%(name)s wrote again, which reopened this conversation", { name: by.name });
+  return t("%(name)s reopened this conversation", { name: by.name });
+}
+
 export function newClientId() {
   if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
   return `c-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
@@ -22,11 +36,13 @@ export class MessageList {
     this.pending = new Map(); // client_id -> {node, payload}
     this.seenUpTo = 0; // how far the other side has read (Room.seen_up_to, `read` events)
     this.roomId = null; // the room shown: a late ack from another room is not drawn here
+    this.lines = new Set();
   }
 
   clear() {
     this.list.replaceChildren();
     this.byId.clear();
+    this.lines = new Set(); // RoomEvent ids shown (the team's status lines)
     this.pending.clear();
     this.seenUpTo = 0;
     this.refreshEmpty();
@@ -76,6 +92,10 @@ export class MessageList {
         const separator = el("li", { className: "day" }, el("span", { text: day }));
         node.before(separator);
       }
+      if (node.classList.contains("activity")) {
+        previous = { day, when, author: null }; // a status line ends a group
+        continue;
+      }
       const grouped = previous && previous.day === day && previous.author === node.dataset.author
         && when - previous.when < GROUP_MINUTES * 60000;
       node.classList.toggle("grouped", Boolean(grouped));
@@ -111,6 +131,40 @@ export class MessageList {
     return item;
   }
 
+  // Where a stored node goes: messages by id, and a status line right after the
+  // message it followed (`after_message_id`), behind the lines already there.
+  placeBefore(key) {
+    const keyOf = (child) => {
+      if (child.dataset.id) return [Number(child.dataset.id), 0, 0];
+      if (child.dataset.line) return [Number(child.dataset.after), 1, Number(child.dataset.line)];
+      return null; // day separators and pending sends
+    };
+    const later = (a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+    return [...this.list.children].find((child) => {
+      const other = keyOf(child);
+      return other && later(other, key) > 0;
+    }) || this.firstPendingNode();
+  }
+
+  // The team's quiet line for a status change (RoomEvent), once, in its place.
+  addLine(line) {
+    if (this.roomId !== null && line.room_id !== this.roomId) return;
+    if (this.lines.has(line.id)) return;
+    this.lines.add(line.id);
+    const item = el("li", { className: "activity" });
+    item.dataset.line = String(line.id);
+    item.dataset.after = String(line.after_message_id || 0);
+    item.dataset.created = line.created_at;
+    const time = el("time", { text: formatTime(line.created_at) });
+    time.setAttribute("datetime", line.created_at);
+    time.title = fullDate(line.created_at);
+    item.append(el("span", { text: lineText(line, this.me) + " · " }), time);
+    const stick = this.isAtBottom();
+    this.list.insertBefore(item, this.placeBefore([line.after_message_id || 0, 1, line.id]));
+    if (!this.batching) this.settle();
+    if (stick) this.scrollToBottom();
+  }
+
   // Add a stored message (from history, an ack, or new_message) exactly once.
   add(message) {
     if (this.roomId !== null && message.room_id !== this.roomId) return false;
@@ -123,10 +177,7 @@ export class MessageList {
       this.pending.delete(message.client_id);
     }
     const stick = this.isAtBottom();
-    const after = [...this.list.children].find(
-      (child) => child.dataset.id && Number(child.dataset.id) > message.id,
-    );
-    this.list.insertBefore(node, after || this.firstPendingNode());
+    this.list.insertBefore(node, this.placeBefore([message.id, 0, 0]));
     this.byId.set(message.id, node);
     if (!this.batching) this.settle();
     if (stick) this.scrollToBottom();
@@ -134,10 +185,12 @@ export class MessageList {
   }
 
   // A page of history at once: separators, groups and the receipt are redone once.
-  addAll(messages) {
+  // `lines`: the team's status lines that fall in the page (none for a customer).
+  addAll(messages, lines = []) {
     this.batching = true;
     try {
       messages.forEach((m) => this.add(m));
+      lines.forEach((line) => this.addLine(line));
     } finally {
       this.batching = false;
       this.settle();
@@ -349,7 +402,7 @@ export async function resync(socket, list, roomId) {
   for (;;) {
     const page = await call(socket, "history", { room_id: roomId, after_id: after, limit: 200 });
     if (!page.ok) return page;
-    list.addAll(page.messages);
+    list.addAll(page.messages, page.events);
     if (!page.has_more || !page.messages.length) return page;
     after = page.messages[page.messages.length - 1].id;
   }
@@ -360,7 +413,7 @@ export async function loadOlder(socket, list, roomId, button) {
   if (!page.ok) return;
   const box = list.list.closest(".messages");
   const fromBottom = box.scrollHeight - box.scrollTop;
-  list.addAll(page.messages);
+  list.addAll(page.messages, page.events);
   box.scrollTop = box.scrollHeight - fromBottom;
   button.hidden = !page.has_more;
 }
@@ -368,7 +421,7 @@ export async function loadOlder(socket, list, roomId, button) {
 export async function loadNewest(socket, list, roomId, button) {
   const page = await call(socket, "history", { room_id: roomId, limit: 50 });
   if (!page.ok) return page;
-  list.addAll(page.messages);
+  list.addAll(page.messages, page.events);
   button.hidden = !page.has_more;
   list.scrollToBottom();
   return page;
@@ -401,6 +454,7 @@ export class Conversation {
     });
     socket.on("new_message", (message) => this.receive(message));
     socket.on("typing", (event) => this.showTyping(event));
+    socket.on("room_event", (line) => this.list.addLine(line)); // the team's pages only
     socket.on("read", (event) => {
       if (event.room_id === this.roomId) this.list.setSeen(event.message_id);
     });
