@@ -71,7 +71,15 @@ TEST_LIMITS = {
     "REGISTER_RATE_LIMIT_ADDRESS": "1000/60",
     "LOGIN_THROTTLE_DELAY": "0",  # test_throttling.py checks the delay on its own
 }
-TABLES = ("canned_replies", "token_families", "room_events", "messages", "chat_rooms", "users", "sites")
+TABLES = (
+    "canned_replies",
+    "token_families",
+    "room_events",
+    "messages",
+    "chat_rooms",
+    "users",
+    "sites",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -128,8 +128,6 @@ def page_events(form: History, found: list[Message], has_more: bool) -> list[dic
         elif form.before_id is not None:  # the oldest page: lines before any message too
             span = [or_(after.is_(None), and_(*span))]
     lines = db.session.scalars(
-        select(RoomEvent)
-        .where(RoomEvent.room_id == form.room_id, *span)
-        .order_by(RoomEvent.id)
+        select(RoomEvent).where(RoomEvent.room_id == form.room_id, *span).order_by(RoomEvent.id)
     ).all()
     return [room_event_view(line) for line in lines]
