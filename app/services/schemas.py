@@ -111,6 +111,18 @@ class CannedRef(Payload):
 SHORTCUT = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 
 
+class AddSite(Payload):
+    """`add_site` (admins): a business's site, from the inbox's settings."""
+
+    name: Annotated[Text, Field(max_length=200)]
+    origins: Annotated[list[Annotated[Text, Field(max_length=300)]], Field(max_length=20)]
+    login_url: Annotated[Text, Field(max_length=2048)] | None = None
+
+
+class SiteRef(Payload):
+    site_key: Annotated[Text, Field(min_length=1, max_length=40)]
+
+
 class SaveCanned(Payload):
     id: Id | None = None
     shortcut: Text

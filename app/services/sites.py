@@ -23,10 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..database import transaction
-from ..errors import NotFound, Unauthorized, ValidationError
+from ..errors import Forbidden, NotFound, Unauthorized, ValidationError
 from ..extensions import db
 from ..models import Site, User
-from .schemas import IdentityExchange, parse
+from .payloads import iso
+from .schemas import AddSite, IdentityExchange, SiteRef, parse
 
 # An identity may be valid for at most this long: a leaked one is not good for long.
 MAX_IDENTITY_LIFETIME = timedelta(hours=24)
@@ -49,7 +50,7 @@ def normalise_origin(text: str) -> str:
     ):
         raise ValidationError(
             f"{text!r} is not an origin: write the scheme and host, like https://shop.example",
-            {"origin": "must be http(s)://host[:port]"},
+            {"origins": "must be http(s)://host[:port]"},
         )
     default_port = {"http": 80, "https": 443}[parts.scheme]
     port = f":{parts.port}" if parts.port and parts.port != default_port else ""
@@ -71,7 +72,7 @@ def add_site(name: str, origins: list[str], login_url: str | None = None) -> tup
     if not 1 <= len(name) <= 100:
         raise ValidationError("The name must be 1 to 100 characters.", {"name": "length"})
     if not origins:
-        raise ValidationError("Give at least one origin.", {"origin": "missing"})
+        raise ValidationError("Give at least one origin.", {"origins": "missing"})
     normal = list(dict.fromkeys(normalise_origin(o) for o in origins))
     secret = secrets.token_urlsafe(32)
     site = Site(
@@ -99,7 +100,7 @@ def active_site(key: object) -> Site | None:
 def _site_or_404(key: str) -> Site:
     site = active_site(key)
     if site is None:
-        raise NotFound(f"No site with the key {key!r}.")
+        raise NotFound("No such site.")
     return site
 
 
@@ -128,6 +129,49 @@ def _end_customer_sessions(site_id: int) -> None:
 
     for user_id in db.session.scalars(select(User.id).where(User.site_id == site_id)).all():
         end_all_sessions(user_id)
+
+
+# The inbox's settings: the same actions as the `flask sites` commands, for admins.
+
+
+def _only_admins(user: User) -> None:
+    if not user.is_admin:
+        raise Forbidden("Sites are managed by the support team's admins.")
+
+
+def site_view(site: Site) -> dict:
+    """The contract's Site: never its secret, which is shown once when made or rotated."""
+    return {
+        "site_key": site.key,
+        "name": site.name,
+        "origins": site.origin_list,
+        "login_url": site.login_url,
+        "created_at": iso(site.created_at),
+    }
+
+
+def sites_for_team(user: User, data: object) -> list[dict]:
+    _only_admins(user)
+    return [site_view(site) for site in list_sites() if site.removed_at is None]
+
+
+def add_site_for_team(user: User, data: object) -> dict:
+    _only_admins(user)
+    form = parse(AddSite, data)
+    origins = [o for o in form.origins if o.strip()]
+    site, secret = add_site(form.name, origins, form.login_url or None)
+    return {"site": site_view(site), "secret": secret}
+
+
+def rotate_secret_for_team(user: User, data: object) -> dict:
+    _only_admins(user)
+    form = parse(SiteRef, data)
+    return {"site_key": form.site_key, "secret": rotate_secret(form.site_key)}
+
+
+def remove_site_for_team(user: User, data: object) -> None:
+    _only_admins(user)
+    remove_site(parse(SiteRef, data).site_key)
 
 
 def verify_identity(site: Site, identity: str) -> dict:

@@ -27,6 +27,12 @@ from ..services.inbox import inbox_counts, list_rooms
 from ..services.limits import check_event_rate
 from ..services.messages import list_history, send_message
 from ..services.rooms import customer_profile, open_own_room, set_status
+from ..services.sites import (
+    add_site_for_team,
+    remove_site_for_team,
+    rotate_secret_for_team,
+    sites_for_team,
+)
 from ..serving import BUSY, RESTARTING, Admission, in_flight
 from . import housekeeping
 from .handshake import authenticate_handshake
@@ -243,6 +249,23 @@ class ChatNamespace(Namespace):
     @acknowledged
     def on_delete_canned(self, user: User, payload: object) -> dict:
         delete_canned(user, payload)
+        return {}
+
+    @acknowledged
+    def on_list_sites(self, user: User, payload: object) -> dict:
+        return {"sites": sites_for_team(user, payload)}
+
+    @acknowledged
+    def on_add_site(self, user: User, payload: object) -> dict:
+        return add_site_for_team(user, payload)
+
+    @acknowledged
+    def on_rotate_site_secret(self, user: User, payload: object) -> dict:
+        return rotate_secret_for_team(user, payload)
+
+    @acknowledged
+    def on_remove_site(self, user: User, payload: object) -> dict:
+        remove_site_for_team(user, payload)
         return {}
 
 

@@ -24,7 +24,11 @@ def world(app, users, connect):
     seed = emit(connect(victim), "send_message", {"body": "private details"})["message"]
     own = emit(connect(intruder), "send_message", {"body": "my own question"})["message"]
     canned = emit(connect(admin), "save_canned", {"shortcut": "hello", "body": "Hi!"})["reply"]
+    shop = emit(connect(admin), "add_site", {"name": "Shop", "origins": ["https://shop.example"]})[
+        "site"
+    ]
     return {
+        "site": shop["site_key"],
         "canned": canned["id"],
         "victim": victim,
         "intruder": intruder,
@@ -50,6 +54,10 @@ def payload_for(event, world):
         "list_canned": {},
         "save_canned": {"shortcut": "new-one", "body": "A saved answer"},
         "delete_canned": {"id": world["canned"]},
+        "list_sites": {},
+        "add_site": {"name": "Another shop", "origins": ["https://other.example"]},
+        "rotate_site_secret": {"site_key": world["site"]},
+        "remove_site": {"site_key": world["site"]},
     }[event]
 
 
@@ -69,6 +77,11 @@ SOCKET_MATRIX = {
     "list_canned": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
     "save_canned": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
     "delete_canned": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
+    # the businesses' sites (the widget): admins only
+    "list_sites": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
+    "add_site": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
+    "rotate_site_secret": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
+    "remove_site": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
 }
 SOCKET_CASES = [
     (e, actor, outcome) for e, row in SOCKET_MATRIX.items() for actor, outcome in row.items()

@@ -13,7 +13,7 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import drain, heard
+from tests.conftest import drain, emit, heard
 
 
 def bearer(token):
@@ -199,7 +199,7 @@ def test_the_sites_commands_print_json(app):
     assert rotated.exit_code == 0 and json.loads(rotated.output)["secret"] != made["secret"]
     assert runner.invoke(args=["sites", "remove", made["site_key"]]).exit_code == 0
     gone = runner.invoke(args=["sites", "remove", made["site_key"]])
-    assert gone.exit_code != 0 and "No site" in gone.output
+    assert gone.exit_code != 0 and "No such site" in gone.output
     bad = runner.invoke(args=["sites", "add", "--name", "X", "--origin", "shop.example/path"])
     assert bad.exit_code != 0 and "not an origin" in bad.output
 
@@ -258,3 +258,80 @@ def test_the_team_sees_which_site_a_customer_came_from(app, http, site, connect,
         callback=True,
     )["profile"]
     assert mine["site"] is None
+
+
+# --- sites from the inbox's settings (the same actions as `flask sites`) ----------------
+
+
+def test_an_admin_adds_a_site_in_the_inbox_and_its_secret_signs_identities(
+    app, http, connect, admin, customer
+):
+    support = connect(admin)
+    added = emit(
+        support,
+        "add_site",
+        {
+            "name": " Teapot Shop ",
+            "origins": ["https://Shop.example:443/", "http://localhost:8000"],
+            "login_url": "https://shop.example/login",
+        },
+    )
+    assert added["ok"], added
+    shop = added["site"]
+    assert shop == {
+        "site_key": shop["site_key"],
+        "name": "Teapot Shop",
+        "origins": ["https://shop.example", "http://localhost:8000"],
+        "login_url": "https://shop.example/login",
+        "created_at": shop["created_at"],
+    }
+    assert emit(support, "list_sites", {})["sites"] == [shop], "listed, never with a secret"
+    signed = identity({"secret": added["secret"]})
+    assert exchange(http, shop["site_key"], signed).status_code == 200
+    frame = http.get(f"/widget/frame?site={shop['site_key']}")
+    assert (
+        "frame-ancestors https://shop.example http://localhost:8000"
+        in frame.headers["Content-Security-Policy"]
+    )
+    assert emit(connect(customer), "list_sites", {})["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"name": "  ", "origins": ["https://shop.example"]}, "name"),
+        ({"name": "Shop", "origins": []}, "origins"),
+        ({"name": "Shop", "origins": ["shop.example"]}, "origins"),
+        ({"name": "Shop", "origins": ["https://shop.example/path"]}, "origins"),
+        ({"name": "Shop", "origins": ["https://shop.example"] * 21}, "origins"),
+        ({"name": "S", "origins": ["https://a.example"], "login_url": "ftp://x"}, "login_url"),
+        ({"name": "Shop", "origins": "https://shop.example"}, "origins"),
+    ],
+)
+def test_a_site_that_is_not_right_is_refused_with_the_field_and_nothing_is_made(
+    app, connect, admin, payload, field
+):
+    support = connect(admin)
+    answer = emit(support, "add_site", payload)
+    assert answer["error"]["code"] == "validation_error"
+    assert answer["error"]["field"] == field
+    assert emit(support, "list_sites", {})["sites"] == []
+
+
+def test_a_new_secret_from_the_inbox_refuses_the_old_one_and_removing_stops_the_site(
+    app, http, connect, admin, site
+):
+    shop = site()
+    support = connect(admin)
+    old = identity(shop)
+    rotated = emit(support, "rotate_site_secret", {"site_key": shop["key"]})
+    assert rotated["ok"] and rotated["secret"] != shop["secret"]
+    assert exchange(http, shop["key"], old).status_code == 401
+    fresh = identity({"secret": rotated["secret"]})
+    assert exchange(http, shop["key"], fresh).status_code == 200
+
+    assert emit(support, "remove_site", {"site_key": shop["key"]}) == {"ok": True}
+    assert exchange(http, shop["key"], fresh).status_code == 401
+    assert emit(support, "list_sites", {})["sites"] == []
+    again = emit(support, "remove_site", {"site_key": shop["key"]})
+    assert again["error"]["code"] == "not_found"

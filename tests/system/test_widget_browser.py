@@ -16,6 +16,7 @@ import time
 
 import jwt
 import pytest
+import requests
 
 from tests.live import LiveServer, free_port
 from tests.system.conftest import ARGS, CHROMIUM
@@ -378,3 +379,59 @@ def test_a_removed_site_stops_working_in_the_open_panel(app, browser, live, shop
 
     frame = requests.get(f"{live.url}/widget/frame?site={teapots['key']}", timeout=10)
     assert frame.status_code == 404
+
+
+def test_an_admin_registers_a_site_in_the_inbox_and_its_widget_works(
+    app, browser, live, shop, users
+):
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    support.click("#settings-sites")
+    support.locator("#sites-dialog").wait_for(state="visible")
+    assert support.locator("#sites-empty").is_visible()
+
+    # A mistake is said in words, at the field that holds it, and nothing is added.
+    support.fill("#site-name", "Teapot Shop")
+    support.fill("#site-origins", "shop.example")
+    support.click("#site-save")
+    support.locator("#site-error", has_text="like https://shop.example").wait_for()
+    assert support.get_attribute("#site-origins", "aria-invalid") == "true"
+    assert support.locator("#sites-list li").count() == 0
+
+    support.fill("#site-origins", f"http://localhost:{shop.port}")
+    support.click("#site-save")
+    support.locator("#site-secret").wait_for(state="visible")
+    secret = support.input_value("#site-secret-value")
+    snippet = support.input_value("#site-snippet")
+    support.locator("#sites-list .site-name", has_text="Teapot Shop").wait_for()
+    key = snippet.split('data-site="')[1].split('"')[0]
+    assert key.startswith("site_") and len(secret) >= 40
+    assert snippet.startswith(f'<script src="{live.url}/widget.js"')
+    assert support.input_value("#site-name") == "", "the form is ready for another"
+    support.click("#site-secret-done")
+    assert support.locator("#site-secret").is_hidden()
+    assert support.input_value("#site-secret-value") == "", "the secret is not kept on the page"
+
+    # The shop puts the tag on its page and signs its user with the secret.
+    signed = sign(secret, "u-42", "lee@shop.example", "이수진")
+    page = open_shop(browser, shop.put("/", key, signed))
+    page.click("[data-supportchat] >> button")
+    chat = panel(page)
+    chat.locator("#composer-send:not([disabled])").wait_for(timeout=15000)
+
+    # A new secret asks first, then signs the customer out: the old identity is refused.
+    rotate = support.locator("#sites-list button", has_text="New secret")
+    rotate.click()
+    support.locator("#sites-list button", has_text="Sign its customers out").click()
+    support.locator("#site-secret-title", has_text="A new secret for Teapot Shop").wait_for()
+    assert support.input_value("#site-secret-value") not in ("", secret)
+    old = sign(secret, "u-42", "lee@shop.example", "이수진")
+    refused = requests.post(
+        live.url + "/api/widget/session", json={"site_key": key, "identity": old}, timeout=10
+    )
+    assert refused.status_code == 401
+    support.click("#site-secret-done")
+    support.locator("#sites-list button", has_text="Remove").click()
+    support.locator("#sites-list button", has_text="Stop its widget").click()
+    support.locator("#sites-empty").wait_for(state="visible")
+    assert support.errors == [] and page.errors == []

@@ -3,6 +3,7 @@ import { Conversation } from "./conversation.js";
 import { avatar, el, formatTime, LANG, loadWhenVisible, t } from "./dom.js";
 import { call, connectChat, readMe, showConnection } from "./session.js";
 import { cannedReplies } from "./canned.js";
+import { siteSettings } from "./sites.js";
 import {
   alertSettings, announce, askForNotifications, notificationsAllowed, saveAlertSettings,
 } from "./notify.js";
@@ -41,6 +42,7 @@ function setNoteMode(on) {
   composer.setEnabled(composer.enabled, { queue: composer.queueing });
 }
 cannedReplies(socket, composer);
+siteSettings(socket);
 $("mode-reply").addEventListener("click", () => { setNoteMode(false); $("composer-input").focus(); });
 $("mode-note").addEventListener("click", () => { setNoteMode(true); $("composer-input").focus(); });
 

@@ -175,9 +175,12 @@ export function cannedReplies(socket, composer) {
     form.elements.shortcut.focus();
   });
   $("canned-cancel").addEventListener("click", () => startEdit(null));
-  $("canned-open").addEventListener("click", () => {
-    startEdit(null);
-    dialog.showModal();
-  });
+  // From the composer, and from the settings under the list (a phone shows one pane).
+  for (const opener of ["canned-open", "settings-canned"]) {
+    $(opener).addEventListener("click", () => {
+      startEdit(null);
+      dialog.showModal();
+    });
+  }
   startEdit(null);
 }
