@@ -68,6 +68,8 @@ CONVERSATIONS = [
     ),
 ]
 
+THANKS = "Thank you! The tracking link just arrived."
+
 # The widget's shoppers on the demo shop: (language, the shop's id, email, name, what
 # they write, what the agent answers)
 SHOPPERS = [
@@ -133,6 +135,10 @@ def seed(live: LiveServer) -> None:
                 payload.update(body=body[1], internal=True)
             agent.call("send_message", payload, namespace="/chat")
             time.sleep(0.3)
+        if name == CONVERSATIONS[0][0]:  # resolved, then reopened by the customer's thanks
+            agent.call("set_status", {"room_id": room_id, "status": "resolved"}, namespace="/chat")
+            time.sleep(0.3)
+            customer.call("send_message", {"body": THANKS}, namespace="/chat")
         customer.disconnect()
     for shortcut, body in CANNED:
         agent.call("save_canned", {"shortcut": shortcut, "body": body}, namespace="/chat")
@@ -226,8 +232,8 @@ def take(browser, live, out: Path, scheme: str) -> list[Path]:
         inbox = page_for(viewport, ADMIN[0], ADMIN[2])
         if width == "phone":
             shot(inbox, "inbox-list-phone")
-        inbox.click(".rooms li .room >> nth=0")
-        inbox.locator("#message-list .message").first.wait_for(timeout=15000)
+        inbox.locator(".rooms li .room", has_text=CONVERSATIONS[0][0]).click()
+        inbox.locator("#message-list .activity").nth(1).wait_for(timeout=15000)
         inbox.fill("#composer-input", "Anything else I can help with?")
         inbox.wait_for_timeout(400)
         shot(inbox, f"inbox-{width}")
@@ -245,6 +251,10 @@ def take(browser, live, out: Path, scheme: str) -> list[Path]:
             inbox.click("#canned-open")
             shot(inbox, "inbox-canned-manage-desktop")
             inbox.keyboard.press("Escape")
+            inbox.click("#settings-sites")
+            inbox.locator("#sites-list .site-row").first.wait_for(timeout=10000)
+            shot(inbox, "inbox-sites-desktop")
+            inbox.keyboard.press("Escape")
             inbox.fill("#composer-input", "")
             inbox.fill("#search", "email")  # in two conversations' messages
             inbox.locator(".rooms li .room-preview mark").first.wait_for(timeout=10000)
@@ -253,6 +263,20 @@ def take(browser, live, out: Path, scheme: str) -> list[Path]:
         customer = page_for(viewport, CONVERSATIONS[0][1], "correct horse battery")
         customer.locator("#message-list .message").first.wait_for(timeout=15000)
         shot(customer, f"customer-{width}")
+        team = page_for(viewport, ADMIN[0], ADMIN[2], "ko-KR")  # the inbox in Korean
+        team.locator(".rooms li .room", has_text=SHOPPERS[0][3]).click()
+        team.locator("#message-list .message").nth(3).wait_for(timeout=15000)
+        shot(team, f"inbox-ko-{width}")
+        if width == "desktop":
+            team.keyboard.press("Escape")
+            team.click("#settings-sites")
+            team.locator("#sites-list .site-row").first.wait_for(timeout=10000)
+            shot(team, "inbox-sites-ko-desktop")
+        elif width == "phone":
+            team.click("#back")
+            team.locator(".rooms li .room").first.wait_for(timeout=10000)
+            shot(team, "inbox-list-ko-phone")
+        team.context.close()
         korean = page_for(viewport, CONVERSATIONS[0][1], "correct horse battery", "ko-KR")
         korean.locator("#message-list .message").first.wait_for(timeout=15000)
         shot(korean, f"customer-ko-{width}")
