@@ -39,6 +39,31 @@ def parse_rate_limit(text: str, name: str = "CHAT_RATE_LIMIT") -> tuple[int, int
     return int(match[1]), int(match[2])
 
 
+# What an upload may be, judged from its bytes (app/attachments/files.py): pictures, PDF,
+# plain text and CSV, ZIP, and the Office and OpenDocument formats.
+DEFAULT_ATTACHMENT_TYPES = ",".join(
+    [
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+        "application/zip",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+        "application/vnd.oasis.opendocument.presentation",
+    ]
+)
+
+
 def as_limiter_string(pair: tuple[int, int]) -> str:
     """`(5, 60)` as Flask-Limiter writes it: `5 per 60 second`."""
     return f"{pair[0]} per {pair[1]} second"
@@ -180,6 +205,28 @@ class Config:
         # How many proxies in front of the app set X-Forwarded-For (0: none, trust nobody).
         self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
         self.RATELIMIT_STORAGE_URI = env.get("REDIS_URL") or "memory://"
+        # Attachments (issue 21): where the files live, how large and of which types
+        # (judged from their bytes), and each user's upload budget an hour.
+        self.ATTACHMENT_STORE = env.get("ATTACHMENT_STORE", "").strip()  # "" or s3://bucket
+        if self.ATTACHMENT_STORE and not self.ATTACHMENT_STORE.startswith("s3://"):
+            raise ConfigError("ATTACHMENT_STORE must be empty (a folder) or s3://bucket[/prefix]")
+        self.ATTACHMENT_DIR = env.get("ATTACHMENT_DIR") or str(INSTANCE_DIR / "attachments")
+        self.ATTACHMENT_S3_ENDPOINT = env.get("ATTACHMENT_S3_ENDPOINT") or None
+        self.ATTACHMENT_S3_REGION = env.get("ATTACHMENT_S3_REGION", "us-east-1")
+        self.CHAT_ATTACHMENT_MAX_BYTES = _positive_int(
+            env, "CHAT_ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024
+        )
+        self.CHAT_ATTACHMENT_TYPES = frozenset(
+            t.strip().lower()
+            for t in env.get("CHAT_ATTACHMENT_TYPES", DEFAULT_ATTACHMENT_TYPES).split(",")
+            if t.strip()
+        )
+        self.CHAT_UPLOAD_RATE_LIMIT = as_limiter_string(
+            parse_rate_limit(env.get("CHAT_UPLOAD_RATE_LIMIT", "60/3600"), "CHAT_UPLOAD_RATE_LIMIT")
+        )
+        self.CHAT_UPLOAD_BYTES_PER_HOUR = _positive_int(
+            env, "CHAT_UPLOAD_BYTES_PER_HOUR", 200 * 1024 * 1024
+        )
         self.ASYNC_MODE = env.get("ASYNC_MODE", "eventlet")
         if self.ASYNC_MODE not in ASYNC_MODES:
             raise ConfigError(f"ASYNC_MODE must be one of {ASYNC_MODES}, got {self.ASYNC_MODE!r}")

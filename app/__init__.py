@@ -78,12 +78,16 @@ def register_extensions(app: Flask) -> None:
     app.extensions["chat_admission"] = Admission(
         app.config["CHAT_SHED_AFTER"], app.config["CHAT_SENDS_ALWAYS_ADMITTED"]
     )
+    from .attachments.storage import make_store
+
+    app.extensions["chat_attachment_store"] = make_store(app.config)
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import api, auth, web, widget
+    from . import api, attachments, auth, web, widget
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(attachments.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(widget.bp)

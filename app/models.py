@@ -163,6 +163,9 @@ class Message(db.Model):
     # An internal note: written by an admin for the team, never shown to the customer
     # (not sent to their sockets, not in their history, not in their room's counters).
     internal: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # How many files the message carries (the Attachment rows name it): a page of
+    # history reads attachments only when one of its messages has any.
+    attachment_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     author: Mapped[User] = relationship(lazy="joined", innerjoin=True)
 
@@ -181,6 +184,33 @@ class Message(db.Model):
 
     def __repr__(self) -> str:
         return f"<Message {self.id} in room {self.room_id}>"
+
+
+class Attachment(db.Model):
+    """A file a user uploaded: theirs alone until a message carries it, then anyone's
+    who may see that message. The bytes live in the attachment store under `key` (and
+    `thumbnail_key`), never under a name the client chose."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uploader_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), default=None, index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))  # cleaned: no path, no controls
+    content_type: Mapped[str] = mapped_column(String(100))  # judged from the bytes
+    size: Mapped[int] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(8))  # "image" (re-encoded) or "file"
+    width: Mapped[int | None] = mapped_column(default=None)
+    height: Mapped[int | None] = mapped_column(default=None)
+    position: Mapped[int | None] = mapped_column(default=None)  # its place in the message
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    thumbnail_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Attachment {self.id} {self.kind} of user {self.uploader_id}>"
 
 
 class RoomEvent(db.Model):

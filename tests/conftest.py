@@ -18,6 +18,9 @@ from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+# Uploaded files of the tests (and of the servers they start) go to a folder of their
+# own, never to instance/attachments/.
+os.environ.setdefault("ATTACHMENT_DIR", tempfile.mkdtemp(prefix="chat-test-attachments-"))
 # The in-process app runs without a message queue (Flask-SocketIO's test client needs
 # that); tests that start several server processes hand REDIS_URL to them.
 REDIS_URL = os.environ.pop("REDIS_URL", "")
@@ -75,6 +78,7 @@ TABLES = (
     "canned_replies",
     "token_families",
     "room_events",
+    "attachments",
     "messages",
     "chat_rooms",
     "users",

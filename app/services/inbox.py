@@ -17,6 +17,7 @@ from ..models import ChatRoom, Message, User
 from ..registry import current_registry
 from . import search
 from .access import visible_to
+from .attachments import views_for
 from .payloads import room_row_view, room_view
 from .schemas import MAX_ID, ListRooms, parse
 
@@ -40,10 +41,13 @@ def room_summaries(side: Side, rooms: list[ChatRoom]) -> list[dict]:
             m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(last_ids)))
         }
     online = current_registry().online([room.customer_id for room in rooms])
+    with_files = [m.id for m in last.values() if m.attachment_count]
+    files = views_for(with_files) if with_files else {}  # a statement only when needed
     return [
         room_view(
             room,
             last.get(room.last_message_id),
+            files.get(room.last_message_id),
             room.admin_unread if side == "admin" else room.customer_unread,
             room.customer_id in online,
             # what the other side has read: the receipt a side shows under its messages
@@ -198,6 +202,7 @@ def summary_query(room):
             AUTHOR.id,
             AUTHOR.name,
             AUTHOR.role,
+            Message.attachment_count,
         )
         .join(CUSTOMER, CUSTOMER.id == room.customer_id)
         .outerjoin(Message, Message.id == room.last_message_id)

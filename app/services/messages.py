@@ -12,6 +12,7 @@ from ..models import ChatRoom, Message, RoomEvent, User, utcnow
 from ..serving import admitted
 from . import events
 from .access import visible_to
+from .attachments import views_for
 from .inbox import room_summary
 from .limits import check_send_rate
 from .payloads import (
@@ -22,8 +23,8 @@ from .payloads import (
     stored_message_view,
 )
 from .rooms import record_status
-from .schemas import History, SendMessage, parse
-from .store import find_sent, store
+from .schemas import MAX_BODY, History, SendMessage, parse
+from .store import AttachmentsRefused, find_sent, store
 
 
 def send_message(user: User, data: object) -> dict:
@@ -45,16 +46,42 @@ def send_message(user: User, data: object) -> dict:
         raise ValidationError("room_id: an admin must name the room")
     if form.internal and not user.is_admin:
         raise Forbidden("Only the support team writes internal notes.")
+    if not form.body and not form.attachments:
+        raise ValidationError(
+            f"body: must be 1 to {MAX_BODY} characters after trimming",
+            {"body": "empty without files"},
+        )
     now = utcnow()
     # A customer's sends go to their one room; an admin's to the room named.
     room_key = ("room", form.room_id) if user.is_admin else ("customer", user.id)
     with admitted(room_key), core_transaction(one_statement=True) as connection:
-        stored = store(
-            connection, user, form.room_id, form.body, form.client_id, now, form.internal
-        )
-        if stored is not None and stored.message_id is None:  # a retry: stored before
-            row = find_sent(connection, user, form.client_id)
-            return stored_message_view(row, user, form.client_id)
+        try:
+            stored = store(
+                connection,
+                user,
+                form.room_id,
+                form.body,
+                form.client_id,
+                now,
+                form.internal,
+                form.attachments,
+            )
+        except AttachmentsRefused:
+            # A retry's files are the ones its first send linked: answer it as sent.
+            row = form.client_id and find_sent(connection, user, form.client_id)
+            if not row:
+                raise ValidationError(
+                    "attachments: a file is unknown, someone else's, or already sent",
+                    {"attachments": "not yours, or already sent"},
+                ) from None
+            stored = None
+        else:
+            row = None
+            if stored is not None and stored.message_id is None:  # a retry: stored before
+                row = find_sent(connection, user, form.client_id)
+        if row:
+            files = views_for([row[0]]).get(row[0]) if form.attachments else None
+            return stored_message_view(row, user, form.client_id, files)
     if stored is None:
         raise NotFound("No such room.")
     message = sent_message_view(stored, user, form.body, form.client_id, now, form.internal)
@@ -108,7 +135,9 @@ def list_history(user: User, data: object) -> tuple[list[dict], bool, list[dict]
     if form.after_id is None:
         found.reverse()
     lines = page_events(form, found, has_more) if user.is_admin else []
-    return [message_view(m) for m in found], has_more, lines
+    with_files = [m.id for m in found if m.attachment_count]
+    files = views_for(with_files) if with_files else {}  # a statement only when needed
+    return [message_view(m, files.get(m.id)) for m in found], has_more, lines
 
 
 def page_events(form: History, found: list[Message], has_more: bool) -> list[dict]:

@@ -26,7 +26,7 @@ def author_view(user: User) -> dict:
     return {"id": user.id, "name": user.name, "role": user.role}
 
 
-def message_view(message: Message) -> dict:
+def message_view(message: Message, attachments: list[dict] | None = None) -> dict:
     return _message(
         message.id,
         message.room_id,
@@ -35,6 +35,7 @@ def message_view(message: Message) -> dict:
         message.created_at,
         message.client_id,
         message.internal,
+        attachments,
     )
 
 
@@ -54,10 +55,11 @@ def room_event_view(event: RoomEvent, by: dict | None = None) -> dict:
 
 
 def _message(
-    message_id, room_id, author: dict, body, created_at, client_id, internal=False
+    message_id, room_id, author: dict, body, created_at, client_id, internal=False, files=None
 ) -> dict:
     """The contract's Message: the one place its keys are written. `internal`: a note
-    for the support team (only ever built for admins' eyes)."""
+    for the support team (only ever built for admins' eyes); `files`: its Attachments,
+    in the order sent."""
     return {
         "id": message_id,
         "room_id": room_id,
@@ -66,12 +68,14 @@ def _message(
         "created_at": iso(created_at),
         "client_id": client_id,
         "internal": bool(internal),
+        "attachments": list(files or ()),
     }
 
 
 def room_view(
     room: ChatRoom,
     last_message: Message | None,
+    last_files: list[dict] | None,
     unread_count: int,
     customer_online: bool,
     seen_up_to: int | None,
@@ -81,7 +85,7 @@ def room_view(
         "customer": user_view(room.customer),
         "status": room.status,
         "created_at": iso(room.created_at),
-        "last_message": message_view(last_message) if last_message else None,
+        "last_message": message_view(last_message, last_files) if last_message else None,
         "unread_count": unread_count,
         "customer_online": customer_online,
         "seen_up_to": seen_up_to,
@@ -91,18 +95,29 @@ def room_view(
 def sent_message_view(
     stored, author: User, body: str, client_id: str | None, now, internal: bool = False
 ) -> dict:
-    """The Message a send just stored, from what the send statement returned."""
+    """The Message a send just stored, from what the send statement returned (its
+    files included, as rows)."""
+    from .attachments import view_from_row
+
+    files = [view_from_row(row) for row in stored.attachments or ()]
     return _message(
-        stored.message_id, stored.room_id, author_view(author), body, now, client_id, internal
+        stored.message_id,
+        stored.room_id,
+        author_view(author),
+        body,
+        now,
+        client_id,
+        internal,
+        files,
     )
 
 
-def stored_message_view(row, author: User, client_id: str) -> dict:
+def stored_message_view(row, author: User, client_id: str, files=None) -> dict:
     """A Message `author` stored before under `client_id`, from its row: id, room id,
     body, time, internal (services/store.py, `find_sent`)."""
     message_id, room_id, body, created_at, internal = row
     author = author_view(author)
-    return _message(message_id, room_id, author, body, created_at, client_id, internal)
+    return _message(message_id, room_id, author, body, created_at, client_id, internal, files)
 
 
 def sent_room_view(stored, message: dict, *, by_customer: bool) -> dict:
@@ -126,13 +141,19 @@ def sent_room_view(stored, message: dict, *, by_customer: bool) -> dict:
 def room_row_view(row) -> dict:
     """The admins' Room from one row of columns: room id, customer id, status, created,
     admin unread, customer name and email, then the last message's id, body, client
-    id and time and its author's id, name and role (all None without a message)."""
+    id and time, its author's id, name and role, and its file count (all None without a
+    message)."""
     (room_id, customer_id, status, created_at, unread, seen, name, email, *last) = row
-    message_id, body, client_id, sent_at, author_id, author_name, author_role = last
+    message_id, body, client_id, sent_at, author_id, author_name, author_role, count = last
     last_message = None
     if message_id is not None:
         author = {"id": author_id, "name": author_name, "role": author_role}
-        last_message = _message(message_id, room_id, author, body, sent_at, client_id)
+        files = None
+        if count:  # rare on these paths: one more statement for the message's files
+            from .attachments import views_for
+
+            files = views_for([message_id]).get(message_id)
+        last_message = _message(message_id, room_id, author, body, sent_at, client_id, False, files)
     return _admin_room(
         room_id, customer_id, name, email, status, created_at, unread, last_message, seen
     )

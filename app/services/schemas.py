@@ -63,8 +63,28 @@ class IdentityExchange(Payload):
     identity: Annotated[Text, Field(min_length=1, max_length=8192)]
 
 
+def _body_or_empty(value: str) -> str:
+    value = value.strip()
+    if len(value) > MAX_BODY:
+        raise ValueError(f"must be 1 to {MAX_BODY} characters after trimming")
+    return value
+
+
+def _distinct(ids: list[int]) -> list[int]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("names a file twice")
+    return ids
+
+
+MAX_ATTACHMENTS = 10
+
+
 class SendMessage(Payload):
-    body: Body
+    # Empty only with files (services/messages.py checks that).
+    body: Annotated[Text, AfterValidator(_body_or_empty)]
+    attachments: Annotated[
+        list[Id], Field(max_length=MAX_ATTACHMENTS), AfterValidator(_distinct)
+    ] = []
     room_id: Id | None = None
     client_id: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
     internal: StrictBool = False  # an internal note: admins only, never seen by the customer

@@ -10,6 +10,10 @@ ids follow commit order anyway).
 
 An internal note is stored the same way, and leaves the room as it was: not its last
 message, activity time, status or unread counters.
+
+A message's files (attachments uploaded by its author and not yet sent) are linked to it
+in the same statement: their rows are locked first, and unless every one named is
+there, the author's and unsent, nothing at all is written (`AttachmentsRefused`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,11 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from ..database import on_postgres, run_on_driver
-from ..models import ChatRoom, Message, User
+from ..models import Attachment, ChatRoom, Message, User
+
+
+class AttachmentsRefused(Exception):
+    """A file named in the send is not the author's unsent upload: nothing was stored."""
 
 
 @dataclass(frozen=True)
@@ -42,10 +50,12 @@ class Stored:
     reopened: bool  # a customer's message turned a resolved room open
     customer_read_id: int | None  # the customer's read mark (the admins' receipt)
     created: bool  # this send made the customer's room
+    attachments: list[dict] | None = None  # the files linked, as rows (id, name, …)
 
 
 # $1 author id, $2 room id (NULL: a customer's own room), $3 body, $4 client id, $5 the
-# time, $6 whether a customer writes, $7 whether it is an internal note.
+# time, $6 whether a customer writes, $7 whether it is an internal note, $8 the ids of
+# the files it carries (an empty array for none).
 #
 # `found` locks the room. Only when a customer has none does `made` insert it, already
 # carrying the message as its last (every part of one statement sees the same snapshot,
@@ -53,13 +63,22 @@ class Stored:
 # taken from the sequence here, once the room is known. Two first messages racing: the
 # unique customer_id lets one insert the room; the other's statement finds no row at
 # all, and is run again (`store`).
-PG_PARAMETERS = "(integer, integer, text, varchar, timestamptz, boolean, boolean)"
+# `locked` locks the files named, if they are the author's and unsent; `ok` says whether
+# all of them are. Nothing below writes unless they are: no room is made, no message
+# stored, and the final row says `fine` false.
+PG_PARAMETERS = "(integer, integer, text, varchar, timestamptz, boolean, boolean, integer[])"
 MESSAGE_ID = "nextval(pg_get_serial_sequence('messages', 'id'))"
 
 
 def _pg_send(room_filter: str) -> str:
     return f"""
-WITH found AS (
+WITH locked AS (
+  SELECT id FROM attachments
+   WHERE id = ANY($8) AND uploader_id = $1 AND message_id IS NULL
+   FOR UPDATE
+), ok AS (
+  SELECT count(*) = cardinality($8) AS fine FROM locked
+), found AS (
   SELECT id, customer_id, created_at, status, customer_read_id
     FROM chat_rooms WHERE {room_filter} FOR UPDATE
 ), made AS (
@@ -67,6 +86,7 @@ WITH found AS (
                           last_message_id, admin_unread, customer_unread)
   SELECT $1, 'open', $5, $5, {MESSAGE_ID}, 1, 0
    WHERE $6 AND $2 IS NULL AND NOT $7 AND NOT EXISTS (SELECT 1 FROM found)
+     AND (SELECT fine FROM ok)
   ON CONFLICT (customer_id) DO NOTHING
   RETURNING id, customer_id, created_at, status, customer_read_id, last_message_id
 ), r AS (
@@ -75,10 +95,17 @@ WITH found AS (
   UNION ALL
   SELECT id, customer_id, created_at, status, customer_read_id, last_message_id FROM made
 ), m AS (
-  INSERT INTO messages (id, room_id, author_id, body, client_id, created_at, internal)
-  SELECT COALESCE(r.new_id, {MESSAGE_ID}), r.id, $1, $3, $4, $5, $7 FROM r
+  INSERT INTO messages (id, room_id, author_id, body, client_id, created_at, internal,
+                        attachment_count)
+  SELECT COALESCE(r.new_id, {MESSAGE_ID}), r.id, $1, $3, $4, $5, $7, cardinality($8)
+    FROM r WHERE (SELECT fine FROM ok)
   ON CONFLICT (author_id, client_id) DO NOTHING
   RETURNING id
+), a AS (
+  UPDATE attachments SET message_id = m.id, position = array_position($8, attachments.id)
+    FROM m WHERE attachments.id IN (SELECT id FROM locked)
+  RETURNING attachments.id, attachments.name, attachments.content_type, attachments.size,
+            attachments.kind, attachments.width, attachments.height, attachments.position
 ), u AS (
   UPDATE chat_rooms SET
     last_message_id = m.id,
@@ -93,28 +120,34 @@ SELECT r.id, r.customer_id, r.created_at, c.name, c.email, m.id,
        CASE WHEN r.new_id IS NULL THEN u.status ELSE r.status END,
        CASE WHEN r.new_id IS NULL THEN u.admin_unread ELSE 1 END,
        COALESCE(r.status = 'resolved' AND u.status = 'open', false),
-       r.customer_read_id, r.new_id IS NOT NULL
-  FROM r JOIN users c ON c.id = r.customer_id LEFT JOIN m ON true LEFT JOIN u ON true
+       r.customer_read_id, r.new_id IS NOT NULL,
+       (SELECT json_agg(json_build_object('id', a.id, 'name', a.name,
+                'content_type', a.content_type, 'size', a.size, 'kind', a.kind,
+                'width', a.width, 'height', a.height) ORDER BY a.position) FROM a),
+       ok.fine
+  FROM ok LEFT JOIN (r JOIN users c ON c.id = r.customer_id) ON true
+  LEFT JOIN m ON true LEFT JOIN u ON true
 """
 
 
 # Prepared once per database connection (PostgreSQL then plans them once, too).
+PREPARED_VERSION = 2
 PG_PREPARED = {
     "chat_send_as_customer": _pg_send("customer_id = $1 AND ($2 IS NULL OR id = $2)"),
     "chat_send_as_admin": _pg_send("id = $2"),
 }
-PG_SEND_AS_CUSTOMER = "EXECUTE chat_send_as_customer(%s, %s, %s, %s, %s, %s, %s)"
-PG_SEND_AS_ADMIN = "EXECUTE chat_send_as_admin(%s, %s, %s, %s, %s, %s, %s)"
+PG_SEND_AS_CUSTOMER = "EXECUTE chat_send_as_customer(%s, %s, %s, %s, %s, %s, %s, %s)"
+PG_SEND_AS_ADMIN = "EXECUTE chat_send_as_admin(%s, %s, %s, %s, %s, %s, %s, %s)"
 
 
 def prepare_on(connection: Connection) -> None:
     """PREPARE the send statements on this pooled connection, the first time only
     (a prepared statement lives as long as its database session)."""
-    if connection.info.get("chat_prepared"):
+    if connection.info.get("chat_prepared") == PREPARED_VERSION:
         return
     for name, body in PG_PREPARED.items():
         connection.exec_driver_sql(f"PREPARE {name} {PG_PARAMETERS} AS {body}")
-    connection.info["chat_prepared"] = True
+    connection.info["chat_prepared"] = PREPARED_VERSION
 
 
 def store(
@@ -125,39 +158,76 @@ def store(
     client_id: str | None,
     now: datetime,
     internal: bool = False,
+    attachments: list[int] = (),
 ) -> Stored | None:
     """Store one message (or an admin's internal note) in the author's room: a
-    customer's own (made if missing), or `room_id`. None when there is no such room
-    for this author."""
+    customer's own (made if missing), or `room_id`, with the files `attachments`
+    names. None when there is no such room for this author; AttachmentsRefused when a
+    file is not the author's unsent upload (nothing is stored)."""
     by_customer = not author.is_admin
+    attachments = list(attachments)
     if not on_postgres():
         return _store_on_sqlite(
-            connection, author.id, by_customer, room_id, body, client_id, now, internal
+            connection,
+            author.id,
+            by_customer,
+            room_id,
+            body,
+            client_id,
+            now,
+            internal,
+            attachments,
         )
     prepare_on(connection)
     statement = PG_SEND_AS_CUSTOMER if by_customer else PG_SEND_AS_ADMIN
-    parameters = (author.id, room_id, body, client_id, now, by_customer, internal)
+    parameters = (author.id, room_id, body, client_id, now, by_customer, internal, attachments)
     row = run_on_driver(connection, statement, parameters)
-    if row is None and by_customer and room_id is None:
+    if row is not None and row[-1] and row[0] is None and by_customer and room_id is None:
         # Another send made this customer's room after this statement began: it is
         # committed now, and the statement run again finds it.
         row = run_on_driver(connection, statement, parameters)
-    return Stored(*row) if row is not None else None
+    if row is None:
+        return None
+    *values, linked, fine = row
+    if not fine:
+        raise AttachmentsRefused()
+    if values[0] is None:
+        return None
+    return Stored(*values, attachments=linked)
 
 
-def find_sent(connection: Connection, author: User, client_id: str) -> tuple:
+def find_sent(connection: Connection, author: User, client_id: str) -> tuple | None:
     """A message `author` stored before under `client_id` (a retried send), read on the
     connection whose statement found it: id, room id, body, time, internal."""
     query = select(
         Message.id, Message.room_id, Message.body, Message.created_at, Message.internal
     ).where(Message.author_id == author.id, Message.client_id == client_id)
-    return connection.execute(query).one()
+    return connection.execute(query).one_or_none()
 
 
 def _store_on_sqlite(
-    connection: Connection, author_id, by_customer, room_id, body, client_id, now, internal
+    connection: Connection,
+    author_id,
+    by_customer,
+    room_id,
+    body,
+    client_id,
+    now,
+    internal,
+    attachments,
 ) -> Stored | None:
-    """The same steps as the PostgreSQL statement, one statement each."""
+    """The same steps as the PostgreSQL statement, one statement each (SQLite has one
+    writer at a time: what is checked first stays true until the commit)."""
+    if attachments:
+        unsent = connection.execute(
+            select(Attachment.id).where(
+                Attachment.id.in_(attachments),
+                Attachment.uploader_id == author_id,
+                Attachment.message_id.is_(None),
+            )
+        ).all()
+        if len(unsent) != len(attachments):
+            raise AttachmentsRefused()
     columns = (
         ChatRoom.id,
         ChatRoom.customer_id,
@@ -206,12 +276,16 @@ def _store_on_sqlite(
             client_id=client_id,
             created_at=now,
             internal=internal,
+            attachment_count=len(attachments),
         )
         .on_conflict_do_nothing(index_elements=["author_id", "client_id"])
         .returning(Message.id)
     ).scalar()
+    linked = _link_on_sqlite(connection, message_id, attachments)
     if message_id is None or internal:
-        return Stored(*room_values, message_id, None, None, False, customer_read_id, created)
+        return Stored(
+            *room_values, message_id, None, None, False, customer_read_id, created, linked
+        )
     status, admin_unread = connection.execute(
         update(ChatRoom)
         .where(ChatRoom.id == room_values[0])
@@ -227,5 +301,38 @@ def _store_on_sqlite(
     ).one()
     reopened = was == "resolved" and status == "open"
     return Stored(
-        *room_values, message_id, status, admin_unread, reopened, customer_read_id, created
+        *room_values,
+        message_id,
+        status,
+        admin_unread,
+        reopened,
+        customer_read_id,
+        created,
+        linked,
     )
+
+
+def _link_on_sqlite(connection: Connection, message_id, attachments) -> list[dict] | None:
+    if message_id is None or not attachments:
+        return None
+    for position, attachment_id in enumerate(attachments, start=1):
+        connection.execute(
+            update(Attachment)
+            .where(Attachment.id == attachment_id)
+            .values(message_id=message_id, position=position)
+            .execution_options(synchronize_session=False)
+        )
+    rows = connection.execute(
+        select(
+            Attachment.id,
+            Attachment.name,
+            Attachment.content_type,
+            Attachment.size,
+            Attachment.kind,
+            Attachment.width,
+            Attachment.height,
+        )
+        .where(Attachment.message_id == message_id)
+        .order_by(Attachment.position)
+    ).all()
+    return [dict(row._mapping) for row in rows]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -17,7 +17,7 @@ from ..concurrency import off_the_loop
 from ..database import transaction
 from ..errors import Conflict, Unauthorized
 from ..extensions import db
-from ..models import User
+from ..models import Attachment, User
 from .schemas import Login, Register, parse
 
 
@@ -63,13 +63,19 @@ def register_user(data: object, role: str = "customer") -> User:
 def delete_user(user_id: int) -> None:
     """Delete an account: every login session of it ends and its sockets close first
     (a socket keeps the identity it connected with, so it must not outlive the user)."""
+    from .attachments import files_of, forget_keys
     from .tokens import end_all_sessions
 
     end_all_sessions(user_id)
+    ids, keys = files_of(user_id)  # their files, and every file in their conversation
     with transaction() as session:
         user = session.get(User, user_id)
         if user is not None:
+            # The rows go by the foreign keys' cascade on PostgreSQL; SQLite enforces
+            # none unless asked, so the files' rows are deleted by name.
+            session.execute(delete(Attachment).where(Attachment.id.in_(ids)))
             session.delete(user)
+    forget_keys(keys)
 
 
 def authenticate(data: object) -> User:

@@ -17,6 +17,7 @@ from ..services.presence import announce_arrival, announce_departure
 INTERVAL = 0.5  # seconds: a socket outlives its token by at most this much
 HEARTBEAT_EVERY = 5.0
 REVOKED_EVERY = 1.0  # seconds: a session ended by another process closes its sockets here
+FILES_EVERY = 300.0  # seconds: unsent uploads past their day, and half-written files
 SKEW = timedelta(seconds=5)  # the clocks of this process and the database's writers
 
 
@@ -28,6 +29,7 @@ def start(app: Flask) -> None:
 
 def _loop(app: Flask) -> None:
     last_heartbeat = last_stats = last_revoked = time.monotonic()
+    last_files = time.monotonic() - FILES_EVERY + 30  # a first sweep soon after start
     revoked_since = datetime.now(UTC) - SKEW
     stats_every = app.config["CHAT_STATS_EVERY"]
     while True:
@@ -43,6 +45,9 @@ def _loop(app: Flask) -> None:
                 if time.monotonic() - last_heartbeat >= HEARTBEAT_EVERY:
                     last_heartbeat = time.monotonic()
                     beat_and_reap()
+                if time.monotonic() - last_files >= FILES_EVERY:
+                    last_files = time.monotonic()
+                    sweep_files(app)
                 if stats_every and time.monotonic() - last_stats >= stats_every:
                     last_stats = time.monotonic()
                     print(stats_line(app), flush=True)
@@ -70,6 +75,15 @@ def stats_line(app: Flask) -> str:
         "shed": admission.shed,
     }
     return "stats " + " ".join(f"{k}={v}" for k, v in figures.items())
+
+
+def sweep_files(app: Flask) -> None:
+    """Uploads never sent within a day go (rows and bytes); so do files a process that
+    died mid-upload left half-written in the folder store (older than an hour)."""
+    from ..services.attachments import sweep
+
+    sweep()
+    app.extensions["chat_attachment_store"].sweep_partial(time.time() - 3600)
 
 
 def beat_and_reap() -> None:

@@ -11,7 +11,16 @@ from tests.conftest import drain, emit, heard
 
 AUTHOR = {"id", "name", "role"}
 USER = {"id", "name", "email", "role"}
-MESSAGE = {"id", "room_id", "author", "body", "created_at", "client_id", "internal"}
+MESSAGE = {
+    "id",
+    "room_id",
+    "author",
+    "body",
+    "created_at",
+    "client_id",
+    "internal",
+    "attachments",
+}
 ROOM = {
     "id",
     "customer",

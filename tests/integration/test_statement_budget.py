@@ -20,6 +20,8 @@ from tests.conftest import ON_POSTGRES, drain, emit
 
 BUDGET = {  # event: (PostgreSQL, SQLite)
     "send_message": (1, 3),
+    # the files linked, and their rows read back, inside the same statement
+    "send_with_two_files": (1, 7),
     "first_message": (1, 4),  # the room is made inside the same statement
     "admin_send": (1, 3),
     "internal_note": (1, 2),
@@ -79,6 +81,28 @@ def test_send_into_an_existing_room(connect, customer, statements):
         assert emit(sock, "send_message", {"body": "second", "client_id": "c2"})["ok"]
     assert len(seen) == budget("send_message"), seen
     assert selects_users(seen) == []
+
+
+def test_a_send_with_files_links_them_in_the_same_statement(
+    http, users, connect, customer, statements
+):
+    import io
+
+    sock = connect(customer)
+    assert emit(sock, "send_message", {"body": "first"})["ok"]
+    ids = []
+    for n in range(2):
+        answer = http.post(
+            "/api/attachments",
+            data={"file": (io.BytesIO(b"text %d\n" % n), f"{n}.txt")},
+            headers={"Authorization": f"Bearer {users.token(customer)}"},
+            content_type="multipart/form-data",
+        )
+        ids.append(answer.json["id"])
+    with statements() as seen:
+        sent = emit(sock, "send_message", {"body": "", "attachments": ids, "client_id": "f"})
+    assert [a["id"] for a in sent["message"]["attachments"]] == ids
+    assert len(seen) == budget("send_with_two_files"), seen
 
 
 def test_a_customers_first_message(connect, customer, statements):

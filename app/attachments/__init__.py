@@ -1,0 +1,120 @@
+"""Attachments over HTTP: `POST /api/attachments` takes one file, `GET
+/attachments/<id>` (and `/thumbnail`) gives it back, inert, to whoever may see it."""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask_jwt_extended import current_user, jwt_required, verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt import PyJWTError
+from limits import parse as parse_limit
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..errors import NotFound, RateLimited, ValidationError
+from ..extensions import csrf, limiter
+from ..services import attachments as service
+from .files import THUMBNAIL_TYPE
+
+bp = Blueprint("attachments", __name__)
+MULTIPART_SLACK = 64 * 1024  # the form's own bytes around the file
+
+
+@bp.post("/api/attachments")
+@csrf.exempt  # a Bearer token, or the page's cookie with its CSRF header (flask-jwt-extended)
+@jwt_required(locations=["headers", "cookies"])
+def upload():
+    limit = current_app.config["CHAT_ATTACHMENT_MAX_BYTES"]
+    # Refused before the body is read when the declared size is over; a body without a
+    # length is cut off by Werkzeug as soon as it passes the same bound.
+    if request.content_length is not None and request.content_length > limit + MULTIPART_SLACK:
+        raise service.TooLarge(f"The file is larger than {limit} bytes.")
+    request.max_content_length = limit + MULTIPART_SLACK
+    _spend_budget()
+    try:
+        files = request.files.getlist("file")
+    except RequestEntityTooLarge:
+        raise service.TooLarge(f"The file is larger than {limit} bytes.") from None
+    if len(files) != 1:
+        raise ValidationError("Send one file in the field `file`.", {"file": "missing"})
+    answer = service.upload(current_user, files[0])
+    _spend_bytes(answer["size"])
+    return jsonify(answer), 201
+
+
+def _budget_keys():
+    user = str(current_user.id)
+    return (
+        (parse_limit(current_app.config["CHAT_UPLOAD_RATE_LIMIT"]), ("uploads", user)),
+        (
+            parse_limit(f"{current_app.config['CHAT_UPLOAD_BYTES_PER_HOUR']}/hour"),
+            ("upload-bytes", user),
+        ),
+    )
+
+
+def _spend_budget() -> None:
+    """Each user's uploads an hour: a count, and the bytes already stored."""
+    (count, count_key), (volume, volume_key) = _budget_keys()
+    counters = limiter.limiter
+    if not counters.test(volume, *volume_key) or not counters.hit(count, *count_key):
+        raise RateLimited("Too many uploads; try again later.")
+
+
+def _spend_bytes(size: int) -> None:
+    (_, _), (volume, volume_key) = _budget_keys()
+    limiter.limiter.hit(volume, *volume_key, cost=max(1, size))
+
+
+@bp.get("/attachments/<int:attachment_id>")
+def download(attachment_id: int):
+    return _serve(attachment_id, thumbnail=False)
+
+
+@bp.get("/attachments/<int:attachment_id>/thumbnail")
+def thumbnail(attachment_id: int):
+    return _serve(attachment_id, thumbnail=True)
+
+
+def _reader():
+    """Who asks: a Bearer token, or the page's cookie (a GET needs no CSRF header). No
+    token, or a bad or ended one, is nobody: the file is then `not_found`, as for anyone
+    who may not see it."""
+    try:
+        verify_jwt_in_request(locations=["headers", "cookies"])
+    except (JWTExtendedException, PyJWTError):  # missing, bad, expired, ended, unknown user
+        raise NotFound("No such file.") from None
+    return current_user
+
+
+def _serve(attachment_id: int, thumbnail: bool) -> Response:
+    attachment = service.for_download(_reader(), attachment_id)
+    chunks, size = service.open_stream(attachment, thumbnail)
+    image = attachment.kind == "image"
+    content_type = THUMBNAIL_TYPE if thumbnail else attachment.content_type
+    if content_type.startswith("text/"):
+        content_type += "; charset=utf-8"
+    response = Response(stream_with_context(chunks), content_type=content_type)
+    response.content_length = size
+    # Only a re-encoded picture is shown in the page; everything else is a download.
+    response.headers.set(
+        "Content-Disposition", "inline" if image else "attachment", **_filename(attachment.name)
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
+
+
+def _filename(name: str) -> dict:
+    """The name for Content-Disposition: ASCII as `filename`, the real one (Korean…) as
+    RFC 6266's `filename*`."""
+    try:
+        name.encode("ascii")
+        return {"filename": name}
+    except UnicodeEncodeError:
+        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode() or "file"
+        return {"filename": simple, "filename*": "UTF-8''" + quote(name, safe="!#$&+^`|~")}

@@ -1,0 +1,259 @@
+"""Attachments: uploads, who may fetch them, and the files' lifetime.
+
+- `upload`: the file judged from its bytes, a picture re-encoded (off the event loop),
+  the bytes put in the store under a random key, then the row. Until a message carries
+  it, only its uploader may fetch it or send it.
+- `send_message` links the files in the statement that stores the message
+  (services/store.py); from then on, whoever may see the message may fetch them: for a
+  note, the team alone.
+- `sweep`: uploads never sent are deleted after UNSENT_LIFETIME; a deleted customer's
+  files go with them (`forget_files_of`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete, or_, select
+
+from ..attachments.files import IMAGE_TYPES, Refused, clean_name, judge, reencode
+from ..attachments.storage import StoreUnavailable, new_key
+from ..concurrency import off_the_loop
+from ..database import transaction
+from ..errors import ChatError, NotFound, ValidationError
+from ..extensions import db
+from ..models import Attachment, ChatRoom, Message, User, utcnow
+
+UNSENT_LIFETIME = timedelta(hours=24)
+MAX_PER_MESSAGE = 10
+
+
+class TooLarge(ChatError):
+    code, status, default_message = "too_large", 413, "The file is too large."
+
+
+class UnsupportedType(ChatError):
+    code, status, default_message = "unsupported_type", 415, "That type of file is not accepted."
+
+
+class StorageUnavailable(ChatError):
+    code, status, default_message = (
+        "storage_unavailable",
+        503,
+        "Files cannot be stored right now; try again in a moment.",
+    )
+
+
+def store():
+    return current_app.extensions["chat_attachment_store"]
+
+
+def _on_store(function, *args):
+    """A folder store's writes are blocking file I/O: an OS thread does them. An S3
+    store talks over sockets the event loop already makes cooperative."""
+    from ..attachments.storage import FolderStore
+
+    if isinstance(store(), FolderStore):
+        return off_the_loop(function, *args)
+    return function(*args)
+
+
+def attachment_view(a: Attachment) -> dict:
+    """The contract's Attachment."""
+    view = {
+        "id": a.id,
+        "name": a.name,
+        "content_type": a.content_type,
+        "size": a.size,
+        "kind": a.kind,
+        "url": f"/attachments/{a.id}",
+    }
+    if a.kind == "image":
+        view.update(width=a.width, height=a.height, thumbnail_url=f"/attachments/{a.id}/thumbnail")
+    return view
+
+
+def view_from_row(row: dict) -> dict:
+    """The contract's Attachment from the send statement's JSON (services/store.py)."""
+    return attachment_view(Attachment(**row))
+
+
+@dataclass
+class Processed:
+    content_type: str
+    kind: str
+    size: int
+    picture: bytes | None = None
+    thumbnail: bytes | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+def _process(path: str, name: str, allowed: frozenset[str]) -> Processed:
+    """CPU work on the whole file, on an OS thread: the type, and a picture re-encoded."""
+    content_type = judge(path, name)
+    if content_type not in allowed:
+        raise Refused(f"Files of type {content_type} are not accepted.")
+    size = os.path.getsize(path)
+    if content_type not in IMAGE_TYPES:
+        return Processed(content_type, "file", size)
+    picture, thumbnail, _, width, height = reencode(path, content_type)
+    return Processed(content_type, "image", len(picture), picture, thumbnail, width, height)
+
+
+def upload(user: User, upload_file) -> dict:
+    """Store one uploaded file (a Werkzeug FileStorage) for `user`; its Attachment."""
+    name = clean_name(upload_file.filename)
+    limit = current_app.config["CHAT_ATTACHMENT_MAX_BYTES"]
+    allowed = current_app.config["CHAT_ATTACHMENT_TYPES"]
+    with tempfile.TemporaryDirectory(prefix="upload-") as folder:
+        path = os.path.join(folder, "file")
+        upload_file.save(path)  # streamed from the request to disk, chunk by chunk
+        if os.path.getsize(path) > limit:
+            raise TooLarge(f"The file is larger than {limit} bytes.")
+        if os.path.getsize(path) == 0:
+            raise ValidationError("The file is empty.", {"file": "empty"})
+        try:
+            done = off_the_loop(_process, path, name, allowed)
+        except Refused as refused:
+            raise UnsupportedType(refused.reason) from None
+        key = new_key()
+        thumbnail_key = new_key() if done.thumbnail is not None else None
+        _put_all(key, path, done, thumbnail_key)
+    try:
+        with transaction() as session:
+            row = Attachment(
+                uploader_id=user.id,
+                name=name,
+                content_type=done.content_type,
+                size=done.size,
+                kind=done.kind,
+                width=done.width,
+                height=done.height,
+                key=key,
+                thumbnail_key=thumbnail_key,
+            )
+            session.add(row)
+            session.flush()
+            return attachment_view(row)
+    except Exception:
+        _forget_keys([key, thumbnail_key])
+        raise
+
+
+def _put_all(key: str, path: str, done: Processed, thumbnail_key: str | None) -> None:
+    import io
+
+    target = store()
+    try:
+        if done.picture is not None:
+            _on_store(target.put, key, io.BytesIO(done.picture), len(done.picture))
+            _on_store(target.put, thumbnail_key, io.BytesIO(done.thumbnail), len(done.thumbnail))
+        else:
+            with open(path, "rb") as source:
+                _on_store(target.put, key, source, done.size)
+    except StoreUnavailable:
+        _forget_keys([key, thumbnail_key])
+        raise StorageUnavailable() from None
+
+
+def _forget_keys(keys) -> None:
+    for key in keys:
+        if key is None:
+            continue
+        try:
+            _on_store(store().delete, key)
+        except StoreUnavailable:
+            current_app.logger.warning("attachment %s left in the store (store down)", key)
+
+
+def for_download(user, attachment_id: int) -> Attachment:
+    """The attachment if `user` may fetch it; `not_found` otherwise, whatever the reason
+    (an id tells nothing)."""
+    row = db.session.execute(
+        select(Attachment, Message.internal, ChatRoom.customer_id)
+        .outerjoin(Message, Message.id == Attachment.message_id)
+        .outerjoin(ChatRoom, ChatRoom.id == Message.room_id)
+        .where(Attachment.id == attachment_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("No such file.")
+    attachment, internal, customer_id = row
+    if attachment.message_id is None:
+        allowed = attachment.uploader_id == user.id
+    elif user.is_admin:
+        allowed = True
+    else:
+        allowed = not internal and customer_id == user.id
+    if not allowed:
+        raise NotFound("No such file.")
+    return attachment
+
+
+def open_stream(attachment: Attachment, thumbnail: bool):
+    key = attachment.thumbnail_key if thumbnail else attachment.key
+    if key is None:
+        raise NotFound("No such file.")
+    try:
+        return _on_store(store().stream, key)
+    except KeyError:
+        raise NotFound("No such file.") from None
+    except StoreUnavailable:
+        raise StorageUnavailable() from None
+
+
+def views_for(message_ids: list[int]) -> dict[int, list[dict]]:
+    """Each message's Attachments, in the order they were sent."""
+    if not message_ids:
+        return {}
+    rows = db.session.scalars(
+        select(Attachment)
+        .where(Attachment.message_id.in_(message_ids))
+        .order_by(Attachment.message_id, Attachment.position, Attachment.id)
+    ).all()
+    found: dict[int, list[dict]] = {}
+    for row in rows:
+        found.setdefault(row.message_id, []).append(attachment_view(row))
+    return found
+
+
+def sweep(now=None) -> int:
+    """Delete uploads never sent within UNSENT_LIFETIME, files first; how many."""
+    now = now or utcnow()
+    stale = db.session.execute(
+        select(Attachment.id, Attachment.key, Attachment.thumbnail_key).where(
+            Attachment.message_id.is_(None), Attachment.created_at < now - UNSENT_LIFETIME
+        )
+    ).all()
+    db.session.rollback()
+    for _, key, thumbnail_key in stale:
+        _forget_keys([key, thumbnail_key])
+    if stale:
+        with transaction() as session:
+            session.execute(
+                delete(Attachment).where(
+                    Attachment.id.in_([row.id for row in stale]), Attachment.message_id.is_(None)
+                )
+            )
+    return len(stale)
+
+
+def files_of(user_id: int) -> tuple[list[int], list[str]]:
+    """The files that go when this user does, as ids and stored keys: what they
+    uploaded, and every file in their room's messages (the team's too)."""
+    rows = db.session.execute(
+        select(Attachment.id, Attachment.key, Attachment.thumbnail_key)
+        .outerjoin(Message, Message.id == Attachment.message_id)
+        .outerjoin(ChatRoom, ChatRoom.id == Message.room_id)
+        .where(or_(Attachment.uploader_id == user_id, ChatRoom.customer_id == user_id))
+    ).all()
+    keys = [key for row in rows for key in (row.key, row.thumbnail_key) if key is not None]
+    return [row.id for row in rows], keys
+
+
+def forget_keys(keys: list[str]) -> None:
+    _forget_keys(keys)

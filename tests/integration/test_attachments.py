@@ -1,0 +1,391 @@
+"""Attachments (issue 21): the upload contract, who may fetch a file, sending files in a
+message, and an attacker's files, each refused or served inert."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from datetime import timedelta
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select, update
+
+from tests.conftest import drain, emit, heard
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def files(http, users):
+    """`files.up(account, data, name)` uploads; `files.get(account, url)` fetches."""
+
+    class Files:
+        def up(self, account, data: bytes, name="file.bin"):
+            headers = bearer(users.token(account)) if account is not None else {}
+            return http.post(
+                "/api/attachments",
+                data={"file": (io.BytesIO(data), name)},
+                headers=headers,
+                content_type="multipart/form-data",
+            )
+
+        def get(self, account, url):
+            headers = bearer(users.token(account)) if account is not None else {}
+            return http.get(url, headers=headers)
+
+    return Files()
+
+
+def picture(fmt="PNG", size=(40, 20), color=(200, 30, 30), exif=None) -> bytes:
+    out = io.BytesIO()
+    image = Image.new("RGB", size, color)
+    options = {"exif": exif} if exif is not None else {}
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def gps_exif(orientation=None) -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x8825] = {1: "N", 2: (37.0, 33.0, 59.0), 3: "E", 4: (126.0, 58.0, 40.0)}  # GPS
+    if orientation:
+        exif[0x0112] = orientation
+    return exif.tobytes()
+
+
+def count(app, model):
+    from app.extensions import db
+
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_picture_is_re_encoded_without_its_metadata_and_with_its_orientation(files, customer):
+    jpeg = picture("JPEG", size=(40, 20), exif=gps_exif(orientation=6))
+    assert b"PhoneMaker" in jpeg
+    answer = files.up(customer, jpeg, "IMG_0001.jpg")
+    assert answer.status_code == 201, answer.get_data(True)
+    made = answer.json
+    assert made == {
+        "id": made["id"],
+        "name": "IMG_0001.jpg",
+        "content_type": "image/jpeg",
+        "size": made["size"],
+        "kind": "image",
+        "width": 20,  # orientation 6: turned a quarter, so 40 × 20 became 20 × 40
+        "height": 40,
+        "url": f"/attachments/{made['id']}",
+        "thumbnail_url": f"/attachments/{made['id']}/thumbnail",
+    }
+    served = files.get(customer, made["url"])
+    assert served.status_code == 200
+    assert b"PhoneMaker" not in served.data
+    with Image.open(io.BytesIO(served.data)) as again:
+        assert again.size == (20, 40)
+        assert dict(again.getexif()) == {}, "no EXIF, no GPS"
+    assert served.headers["Content-Type"] == "image/jpeg"
+    assert served.headers["Content-Disposition"].startswith("inline")
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert served.headers["Cache-Control"].startswith("private")
+    assert served.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    small = files.get(customer, made["thumbnail_url"])
+    assert small.status_code == 200 and small.headers["Content-Type"] == "image/webp"
+    with Image.open(io.BytesIO(small.data)) as thumb:
+        assert max(thumb.size) <= 480
+
+
+def test_an_unsent_file_is_its_uploaders_alone_and_a_stranger_gets_404(
+    files, users, customer, admin
+):
+    made = files.up(customer, b"order 4471, lid cracked\n", "note.txt").json
+    other = users.make("customer")
+    assert files.get(customer, made["url"]).status_code == 200
+    for someone in (other, admin, None):
+        refused = files.get(someone, made["url"])
+        assert refused.status_code == 404, someone
+        assert refused.json["error"]["code"] == "not_found"
+    assert files.get(customer, "/attachments/999999").status_code == 404
+    bad = files.get(None, made["url"]).status_code
+    assert bad == 404
+
+
+def test_files_sent_in_a_message_reach_the_room_in_order_and_no_one_else(
+    app, files, users, connect, customer, admin
+):
+    first = files.up(customer, picture(), "lid.png").json
+    second = files.up(
+        customer, b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "invoice.pdf"
+    ).json
+    cust, support = connect(customer), connect(admin)
+    drain(cust, support)
+
+    sent = emit(cust, "send_message", {"body": "", "attachments": [second["id"], first["id"]]})
+
+    assert sent["ok"], sent
+    message = sent["message"]
+    assert message["body"] == ""
+    assert [a["id"] for a in message["attachments"]] == [second["id"], first["id"]]
+    assert message["attachments"][0] == {**second}  # the same object as the upload's
+    [heard_by_team] = heard(support, "new_message")
+    assert heard_by_team["attachments"] == message["attachments"]
+    page = emit(support, "history", {"room_id": message["room_id"]})
+    assert page["messages"][-1]["attachments"] == message["attachments"]
+    room = emit(support, "list_rooms", {})["rooms"][0]
+    assert room["last_message"]["attachments"] == message["attachments"], "the preview knows"
+    assert files.get(admin, second["url"]).status_code == 200
+    pdf = files.get(customer, second["url"])
+    assert pdf.headers["Content-Type"] == "application/pdf"
+    assert pdf.headers["Content-Disposition"].startswith("attachment")
+    stranger = users.make("customer")
+    assert files.get(stranger, first["url"]).status_code == 404
+    assert files.get(stranger, first["thumbnail_url"]).status_code == 404
+
+
+def test_a_notes_file_is_for_the_team_only(app, files, connect, customer, admin):
+    room_id = emit(connect(customer), "send_message", {"body": "hello"})["message"]["room_id"]
+    support = connect(admin)
+    made = files.up(admin, picture(), "stock.png").json
+    note = emit(
+        support,
+        "send_message",
+        {"room_id": room_id, "body": "stock photo", "internal": True, "attachments": [made["id"]]},
+    )
+    assert note["ok"] and note["message"]["attachments"][0]["id"] == made["id"]
+    assert files.get(customer, made["url"]).status_code == 404
+    assert files.get(customer, made["thumbnail_url"]).status_code == 404
+    assert files.get(admin, made["url"]).status_code == 200
+    customer_page = emit(connect(customer), "history", {"room_id": room_id})
+    assert all(not m["attachments"] for m in customer_page["messages"])
+
+
+@pytest.mark.parametrize("case", ["unknown", "someone else's", "already sent", "twice", "eleven"])
+def test_a_send_naming_a_file_it_may_not_is_refused_and_nothing_is_stored(
+    app, files, users, connect, customer, case
+):
+    from app.models import Message
+
+    mine = files.up(customer, b"mine\n", "a.txt").json["id"]
+    other = users.make("customer")
+    theirs = files.up(other, b"theirs\n", "b.txt").json["id"]
+    cust = connect(customer)
+    if case == "already sent":
+        assert emit(cust, "send_message", {"body": "x", "attachments": [mine]})["ok"]
+    before = count(app, Message)
+    ids = {
+        "unknown": [mine, 987654],
+        "someone else's": [mine, theirs],
+        "already sent": [mine],
+        "twice": [mine, mine],
+        "eleven": [mine] + [files.up(customer, b"n\n", f"{n}.txt").json["id"] for n in range(10)],
+    }[case]
+    answer = emit(cust, "send_message", {"body": "look", "attachments": ids})
+    assert answer["error"]["code"] == "validation_error", answer
+    assert answer["error"]["field"] == "attachments"
+    assert count(app, Message) == before, "nothing stored"
+    if case == "someone else's":
+        assert files.get(other, f"/attachments/{theirs}").status_code == 200, "still theirs"
+
+
+def test_a_message_needs_text_or_a_file(connect, customer):
+    answer = emit(connect(customer), "send_message", {"body": "   "})
+    assert (answer["error"]["code"], answer["error"]["field"]) == ("validation_error", "body")
+
+
+def test_a_send_with_files_sent_again_is_stored_once(app, files, connect, customer):
+    from app.models import Attachment, Message
+
+    made = files.up(customer, picture(), "lid.png").json
+    cust = connect(customer)
+    payload = {"body": "", "attachments": [made["id"]], "client_id": "retry-1"}
+    first = emit(cust, "send_message", payload)["message"]
+    again = emit(cust, "send_message", payload)
+    assert again["ok"] and again["message"]["id"] == first["id"]
+    assert again["message"]["attachments"] == first["attachments"]
+    assert count(app, Message) == 1 and count(app, Attachment) == 1
+
+
+# --- the limits and the store ------------------------------------------------------
+
+
+def test_too_large_is_413_before_the_body_is_stored(app, files, customer, monkeypatch):
+    from app.models import Attachment
+
+    monkeypatch.setitem(app.config, "CHAT_ATTACHMENT_MAX_BYTES", 1000)
+    answer = files.up(customer, b"x" * 200_000, "big.txt")
+    assert answer.status_code == 413
+    assert answer.json["error"]["code"] == "too_large"
+    just_over = files.up(customer, b"y" * 1001, "over.txt")
+    assert just_over.status_code == 413 and just_over.json["error"]["code"] == "too_large"
+    assert count(app, Attachment) == 0
+
+
+def test_a_type_outside_the_list_is_415_whatever_its_name_says(app, files, customer):
+    windows_program = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 200
+    answer = files.up(customer, windows_program, "photo.jpg")
+    assert answer.status_code == 415
+    assert answer.json["error"]["code"] == "unsupported_type"
+
+
+def test_an_upload_budget_per_user(app, files, users, customer, monkeypatch):
+    monkeypatch.setitem(app.config, "CHAT_UPLOAD_RATE_LIMIT", "2 per 3600 second")
+    assert files.up(customer, b"1\n", "1.txt").status_code == 201
+    assert files.up(customer, b"2\n", "2.txt").status_code == 201
+    third = files.up(customer, b"3\n", "3.txt")
+    assert third.status_code == 429 and third.json["error"]["code"] == "rate_limited"
+    assert files.up(users.make("customer"), b"4\n", "4.txt").status_code == 201, "others upload"
+
+
+def test_a_store_that_cannot_be_written_is_503_and_the_chat_goes_on(
+    app, files, connect, customer, tmp_path
+):
+    from app.attachments.storage import FolderStore
+
+    working = app.extensions["chat_attachment_store"]
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the folder should be")
+    app.extensions["chat_attachment_store"] = FolderStore(str(blocker / "attachments"))
+    try:
+        answer = files.up(customer, b"hello\n", "a.txt")
+        assert answer.status_code == 503
+        assert answer.json["error"]["code"] == "storage_unavailable"
+        assert emit(connect(customer), "send_message", {"body": "text still works"})["ok"]
+    finally:
+        app.extensions["chat_attachment_store"] = working
+    assert files.up(customer, b"hello\n", "a.txt").status_code == 201, "back without a restart"
+
+
+def test_an_upload_never_sent_is_deleted_after_a_day(app, files, customer):
+    from app.database import transaction
+    from app.models import Attachment, utcnow
+    from app.services.attachments import sweep
+
+    old = files.up(customer, b"old\n", "old.txt").json
+    fresh = files.up(customer, b"fresh\n", "fresh.txt").json
+    with app.app_context():
+        with transaction() as session:
+            session.execute(
+                update(Attachment)
+                .where(Attachment.id == old["id"])
+                .values(created_at=utcnow() - timedelta(hours=25))
+            )
+        key = session.get(Attachment, old["id"]).key
+        assert sweep() == 1
+    assert files.get(customer, old["url"]).status_code == 404
+    assert files.get(customer, fresh["url"]).status_code == 200
+    assert not os.path.exists(os.path.join(os.environ["ATTACHMENT_DIR"], key[:2], key))
+
+
+def test_a_deleted_customers_files_go_with_them(app, files, connect, customer, admin):
+    from app.models import Attachment
+    from app.services.users import delete_user
+
+    mine = files.up(customer, picture(), "lid.png").json
+    room_id = emit(connect(customer), "send_message", {"body": "", "attachments": [mine["id"]]})[
+        "message"
+    ]["room_id"]
+    reply = files.up(admin, b"label\n", "label.txt").json
+    emit(
+        connect(admin),
+        "send_message",
+        {"room_id": room_id, "body": "", "attachments": [reply["id"]]},
+    )
+    with app.app_context():
+        from app.extensions import db
+
+        keys = [
+            k
+            for row in db.session.execute(select(Attachment.key, Attachment.thumbnail_key))
+            for k in row
+            if k
+        ]
+        delete_user(customer.id)
+    assert count(app, Attachment) == 0
+    root = os.environ["ATTACHMENT_DIR"]
+    assert len(keys) == 3 and not any(os.path.exists(os.path.join(root, k[:2], k)) for k in keys)
+
+
+# --- an attacker's files -----------------------------------------------------------
+
+
+def test_an_svg_with_a_script_is_a_plain_text_download(files, customer):
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
+    made = files.up(customer, svg, "cute.svg").json
+    assert (made["content_type"], made["kind"]) == ("text/plain", "file")
+    served = files.get(customer, made["url"])
+    assert served.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert served.headers["Content-Disposition"].startswith("attachment")
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_html_named_png_is_a_plain_text_download(files, customer):
+    made = files.up(customer, b"<html><script>alert(1)</script></html>", "photo.png").json
+    assert (made["content_type"], made["kind"]) == ("text/plain", "file")
+    served = files.get(customer, made["url"])
+    assert "html" not in served.headers["Content-Type"]
+    assert served.headers["Content-Disposition"].startswith("attachment")
+
+
+def test_a_gif_that_is_also_javascript_is_re_encoded_into_a_gif_only(files, customer):
+    gif = picture("GIF", size=(8, 8))
+    polyglot = gif + b"\n/*" + b"*/=1;alert(document.domain);//"
+    made = files.up(customer, polyglot, "funny.gif").json
+    assert (made["content_type"], made["kind"]) == ("image/gif", "image")
+    served = files.get(customer, made["url"]).data
+    assert b"alert" not in served
+    with Image.open(io.BytesIO(served)) as again:
+        assert again.format == "GIF" and again.size == (8, 8)
+
+
+def huge_png(width=50_000, height=50_000) -> bytes:
+    """A real PNG's bytes with a header that claims `width` × `height` pixels."""
+    small = picture("PNG", size=(1, 1))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    return (
+        small[:8]
+        + struct.pack(">I", 13)
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + small[33:]
+    )
+
+
+def test_a_decompression_bomb_is_415_without_decoding_it(app, files, customer):
+    from app.models import Attachment
+
+    answer = files.up(customer, huge_png(), "bomb.png")
+    assert answer.status_code == 415 and answer.json["error"]["code"] == "unsupported_type"
+    assert count(app, Attachment) == 0
+
+
+def test_a_zip_bomb_is_stored_as_an_inert_download_and_never_opened(files, customer):
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.bin", b"\x00" * 50_000_000)  # 50 MB of zeros, ~50 KB packed
+    packed = out.getvalue()
+    assert len(packed) < 200_000
+    made = files.up(customer, packed, "bomb.zip").json
+    assert (made["content_type"], made["size"]) == ("application/zip", len(packed))
+    served = files.get(customer, made["url"])
+    assert served.headers["Content-Disposition"].startswith("attachment")
+    assert served.data == packed
+
+
+def test_names_lose_their_folders_and_their_invisible_characters(files, customer):
+    assert files.up(customer, b"x\n", "../../etc/passwd").json["name"] == "passwd"
+    assert files.up(customer, b"x\n", "..\\..\\boot.ini").json["name"] == "boot.ini"
+    sneaky = "invoice\u202egpj.exe\u200b.txt"  # reads as "invoiceexe.jpg" with the override
+    assert files.up(customer, b"x\n", sneaky).json["name"] == "invoicegpj.exe.txt"
+    korean = files.up(customer, b"x\n", "주문서.txt")
+    assert korean.json["name"] == "주문서.txt"
+    served = files.get(customer, korean.json["url"])
+    assert (
+        "filename*=UTF-8''%EC%A3%BC%EB%AC%B8%EC%84%9C.txt" in served.headers["Content-Disposition"]
+    )
