@@ -39,7 +39,7 @@ def frame_policy(origins: list[str]) -> str:
     """The frame's own Content-Security-Policy: the pages' rules, framed only by `origins`."""
     ancestors = " ".join(origins) or "'none'"
     return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
         f"connect-src 'self'; frame-ancestors {ancestors}; base-uri 'none'; "
         "form-action 'self'"
     )

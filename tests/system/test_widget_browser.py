@@ -435,3 +435,47 @@ def test_an_admin_registers_a_site_in_the_inbox_and_its_widget_works(
     support.locator("#sites-list button", has_text="Stop its widget").click()
     support.locator("#sites-empty").wait_for(state="visible")
     assert support.errors == [] and page.errors == []
+
+
+def test_files_travel_through_the_widget_without_a_cookie(app, browser, live, shop, users):
+    import io
+
+    from PIL import Image
+
+    picture = io.BytesIO()
+    Image.new("RGB", (50, 30), (10, 150, 90)).save(picture, "PNG")
+    teapots = register(app, "Teapot Shop", f"http://localhost:{shop.port}")
+    identity = sign(teapots["secret"], "shop-user-9", "yun@shop.example", "윤서연")
+    page = open_shop(browser, shop.put("/", teapots["key"], identity))
+    page.click("[data-supportchat] >> button")
+    chat = panel(page)
+    chat.locator("#composer-send:not([disabled])").wait_for(timeout=15000)
+    chat.locator("#attach-input").set_input_files(
+        files=[{"name": "pot.png", "mimeType": "image/png", "buffer": picture.getvalue()}]
+    )
+    chat.locator("#attachment-tray .chip.done").wait_for(timeout=15000)
+    chat.locator("#composer-input").press("Enter")
+    chat.locator("#message-list .message[data-id] .files img").wait_for(timeout=15000)
+
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    support.locator(".room-preview", has_text="📎 Photo").wait_for(timeout=15000)
+    support.locator(".rooms li .room", has_text="윤서연").click()
+    support.locator("#message-list .files img").wait_for(timeout=15000)
+    support.set_input_files(
+        "#attach-input",
+        files=[{"name": "receipt.txt", "mimeType": "text/plain", "buffer": b"paid: 39,000\n"}],
+    )
+    support.locator("#attachment-tray .chip.done").wait_for(timeout=15000)
+    support.press("#composer-input", "Enter")
+
+    card = chat.locator("#message-list .file-card", has_text="receipt.txt")
+    card.wait_for(timeout=15000)
+    frame = next(f for f in page.frames if "/widget/frame" in f.url)
+    frame.wait_for_function(
+        "() => (document.querySelector('.file-card') || {}).href?.startsWith('blob:')"
+        " && document.querySelector('.files img').naturalWidth > 0",
+        timeout=15000,
+    )
+    assert [c for c in page.context.cookies() if "127.0.0.1" in c["domain"]] == []
+    assert page.errors == [] and support.errors == []

@@ -65,7 +65,7 @@ function renderRoom(room) {
   const top = el("div", { className: "room-top" }, name, time);
   const preview = room.match ? matchPreview(room.match) : el("p", {
     className: "room-preview",
-    text: room.last_message ? room.last_message.body : t("No messages yet"),
+    text: room.last_message ? previewText(room.last_message) : t("No messages yet"),
   });
   const email = el("span", { className: "room-email" }, ...marked(room.customer.email));
   const bottom = el("div", { className: "room-bottom" }, email);
@@ -91,6 +91,16 @@ function marked(text) {
   if (at === -1 || text.toLowerCase().length !== text.length) return [text];
   const end = at + needle.length;
   return [text.slice(0, at), el("mark", { text: text.slice(at, end) }), text.slice(end)];
+}
+
+// A message's line in the list: its text, or, for files alone, "📎 Photo" or the name.
+function previewText(message) {
+  if (message.body) return message.body;
+  const files = message.attachments || [];
+  if (!files.length) return "";
+  const first = files[0];
+  const what = first.kind === "image" ? (files.length > 1 ? t("Photos") : t("Photo")) : first.name;
+  return `📎 ${what}` + (files.length > 1 && first.kind !== "image" ? ` +${files.length - 1}` : "");
 }
 
 function matchPreview(match) {

@@ -3,6 +3,7 @@
 // text is only ever set with textContent: nothing a user typed becomes HTML.
 import { dayLabel, el, formatTime, fullDate, linkified, loadWhenVisible, t } from "./dom.js";
 import { call } from "./session.js";
+import { Tray, acceptFiles, cookieAuth, renderFiles, setResolver } from "./attachments.js";
 
 // Messages from one author within this many minutes read as one group.
 const GROUP_MINUTES = 5;
@@ -119,7 +120,9 @@ export class MessageList {
         : t("Internal note by %(name)s · only the team sees this", { name: message.author.name });
       item.append(el("span", { className: "note-label", text: label }));
     } else if (!mine) item.append(el("span", { className: "author", text: message.author.name }));
-    item.append(el("p", { className: "body" }, ...linkified(message.body)));
+    if (message.body) item.append(el("p", { className: "body" }, ...linkified(message.body)));
+    const files = message.attachments || [];
+    if (files.length) item.append(renderFiles(files, this.resolve || ((url) => url)));
     const meta = el("span", { className: "meta" });
     if (message.created_at) {
       const time = el("time", { text: formatTime(message.created_at) });
@@ -209,7 +212,8 @@ export class MessageList {
   }
 
   addPending(payload) {
-    const node = this.render({ author: this.me, body: payload.body, internal: payload.internal }, "pending");
+    const shown = { author: this.me, body: payload.body, internal: payload.internal, attachments: payload.files };
+    const node = this.render(shown, "pending");
     this.list.append(node);
     this.pending.set(payload.client_id, { node, payload });
     this.refreshEmpty();
@@ -307,6 +311,7 @@ async function sendNow(socket, list, payload) {
 export class Composer {
   constructor({ form, input, counter, button, onSend, onTyping, draftKey }) {
     Object.assign(this, { form, input, counter, button, onSend, onTyping, draftKey });
+    this.tray = null; // the files waiting to go with the message (attachments.js)
     this.queueing = false;
     if (draftKey) {
       try {
@@ -363,7 +368,8 @@ export class Composer {
     const length = [...this.input.value.trim()].length;
     this.counter.textContent = `${length} / ${this.maxBody}`;
     this.counter.classList.toggle("over", length > this.maxBody);
-    this.button.disabled = !(this.enabled || this.queueing) || length > this.maxBody;
+    const uploading = Boolean(this.tray && this.tray.busy);
+    this.button.disabled = !(this.enabled || this.queueing) || length > this.maxBody || uploading;
   }
 
   setEnabled(enabled, { queue = false } = {}) {
@@ -387,12 +393,15 @@ export class Composer {
 
   submit() {
     const body = this.input.value.trim();
-    if (!(this.enabled || this.queueing) || !body || [...body].length > this.maxBody) return;
+    const files = this.tray ? this.tray.ready : [];
+    if (!(this.enabled || this.queueing) || (!body && !files.length)) return;
+    if ([...body].length > this.maxBody || (this.tray && this.tray.busy)) return;
     this.input.value = "";
+    if (this.tray) this.tray.clear();
     this.saveDraft();
     this.updateCounter();
     this.stopTyping();
-    this.onSend(body);
+    this.onSend(body, files);
   }
 }
 
@@ -434,11 +443,17 @@ export class Conversation {
   // `canRead()`, when given, says whether the reader can see the conversation now (the
   // widget's panel may be closed while its page is visible); read marks wait for it.
   // `draftKey`: where the composer keeps its draft across reloads (none: no keeping).
-  constructor({ socket, me, onSent, canRead, draftKey }) {
+  // `auth(xhr)` proves who uploads (the page's cookie by default) and `resolve(url)`
+  // turns a file's URL into one the browser may load (the widget's panel: a blob).
+  constructor({ socket, me, onSent, canRead, draftKey, auth = cookieAuth, resolve = null }) {
     const $ = (id) => document.getElementById(id);
     Object.assign(this, { socket, me, onSent, canRead });
     this.roomId = null;
     this.list = new MessageList({ list: $("message-list"), empty: $("empty"), me });
+    if (resolve) {
+      this.list.resolve = resolve;
+      setResolver(resolve);
+    }
     this.typingLine = $("typing");
     this.older = $("load-older");
     this.typingTimer = null;
@@ -447,10 +462,25 @@ export class Conversation {
       input: $("composer-input"),
       counter: $("composer-counter"),
       button: $("composer-send"),
-      onSend: (body) => this.send(body, this.composer.noteMode ? { internal: true } : {}),
+      onSend: (body, files) => this.send(body, this.composer.noteMode ? { internal: true } : {}, files),
       onTyping: (isTyping) => this.roomId && !(isTyping && this.composer.noteMode)
         && call(socket, "typing", { room_id: this.roomId, is_typing: isTyping }),
       draftKey,
+    });
+    const form = $("composer");
+    this.composer.tray = new Tray({
+      list: $("attachment-tray"),
+      maxBytes: Number(form.dataset.maxFile) || 20 * 1024 * 1024,
+      auth,
+      onChange: () => this.composer.updateCounter(),
+    });
+    acceptFiles({
+      zone: form.closest(".conversation, .chat, .widget") || document.body,
+      input: $("composer-input"),
+      picker: $("attach-input"),
+      button: $("attach"),
+      tray: this.composer.tray,
+      enabled: () => this.roomId !== null,
     });
     socket.on("new_message", (message) => this.receive(message));
     socket.on("typing", (event) => this.showTyping(event));
@@ -496,10 +526,11 @@ export class Conversation {
     if (room.id === this.roomId) this.list.setSeen(room.seen_up_to);
   }
 
-  send(body, extra = {}) {
+  send(body, extra = {}, files = []) {
     if (this.roomId === null) return;
     const payload = { body, client_id: newClientId(), room_id: this.roomId, ...extra };
-    this.list.addPending(payload);
+    if (files.length) payload.attachments = files.map((file) => file.id);
+    this.list.addPending({ ...payload, files });
     if (!this.socket.connected) {
       // Sent once, by `resume` when the connection is back (socket.io would also send
       // its own buffered copy: the same client_id, but twice on the wire).

@@ -6,6 +6,7 @@
 // the site's registered origins; answers go to that origin alone. No cookie of ours
 // is used: the tokens live in this frame's memory.
 import { Conversation } from "./conversation.js";
+import { bearerAuth } from "./attachments.js";
 import { t } from "./dom.js";
 import { call, connectChat, showConnection } from "./session.js";
 
@@ -14,6 +15,20 @@ const $ = (id) => document.getElementById(id);
 let parentOrigin = null; // set by the first trusted message
 let identity = null;
 let session = null; // {access_token, refresh_token, user}
+const blobs = new Map(); // a file's URL -> a blob: URL of its bytes, fetched with the token
+
+function fetchAsBlob(url) {
+  if (!blobs.has(url)) {
+    blobs.set(url, fetch(url, { headers: { Authorization: `Bearer ${session.access_token}` } })
+      .then((response) => (response.ok ? response.blob() : Promise.reject(response.status)))
+      .then((blob) => URL.createObjectURL(blob))
+      .catch(() => {
+        blobs.delete(url);
+        return "";
+      }));
+  }
+  return blobs.get(url);
+}
 let socket = null;
 let conversation = null;
 let panelOpen = false; // the loader says when the visitor opens and closes the panel
@@ -98,6 +113,9 @@ async function signIn() {
     me: session.user,
     canRead: () => panelOpen,
     draftKey: `chat-draft-widget-${config.site_key}-${session.user.id}`,
+    // No cookie here: uploads carry the token, and files are fetched with it as blobs.
+    auth: bearerAuth(() => session && session.access_token),
+    resolve: fetchAsBlob,
   });
   socket.on("room_updated", (room) => {
     if (room.id !== conversation.roomId) return;

@@ -1,0 +1,183 @@
+"""Files in the conversation, in Debian's Chromium against `python wsgi.py`: attach by
+button, drop and paste, a progress bar that moves, the thumbnail and the viewer, a file
+card, both directions, and a note's file that never reaches the customer."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+
+import pytest
+from PIL import Image
+
+from tests.system.conftest import CHROMIUM
+from tests.system.test_pages_browser import log_in
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="needs the playwright package (pip install playwright)"
+)
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+
+def png(size=(64, 48), color=(30, 120, 200)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+
+# Drop or paste a file the way a browser does: a DataTransfer holding a File.
+DROP = """([selector, name, type, b64]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], name, { type }));
+  const target = document.querySelector(selector);
+  for (const kind of ["dragenter", "dragover", "drop"]) {
+    const options = { dataTransfer: data, bubbles: true, cancelable: true };
+    target.dispatchEvent(new DragEvent(kind, options));
+  }
+}"""
+PASTE = """([name, type, b64]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], name, { type }));
+  const input = document.querySelector("#composer-input");
+  const options = { clipboardData: data, bubbles: true, cancelable: true };
+  input.dispatchEvent(new ClipboardEvent("paste", options));
+}"""
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def open_room(support, name):
+    support.locator(".rooms li .room", has_text=name).click()
+    support.locator("#composer-send:not([disabled])").wait_for(timeout=15000)
+
+
+def test_files_go_both_ways_by_button_drop_and_paste(browser, live, users):
+    live.register_and_login("files@example.com", "Fia Files")
+    admin = users.make("admin", name="Ada Admin")
+    customer = log_in(browser, live, "files@example.com", "correct horse battery")
+
+    # The paperclip: a picture, uploaded, waiting as a chip, then sent with the text.
+    customer.set_input_files(
+        "#attach-input", files=[{"name": "lid.png", "mimeType": "image/png", "buffer": png()}]
+    )
+    customer.locator("#attachment-tray .chip.done").wait_for(timeout=15000)
+    customer.fill("#composer-input", "the cracked lid")
+    customer.press("#composer-input", "Enter")
+    mine = customer.locator("#message-list .message[data-id] .files img")
+    mine.wait_for(timeout=15000)
+    assert customer.locator("#attachment-tray").is_hidden()
+    customer.wait_for_function(
+        "() => document.querySelector('#message-list .files img').naturalWidth > 0"
+    )
+
+    support = log_in(browser, live, admin.email, admin.password)
+    support.locator(".room-preview", has_text="the cracked lid").wait_for(timeout=15000)
+    open_room(support, "Fia Files")
+    thumb = support.locator("#message-list .files img")
+    thumb.wait_for(timeout=15000)
+    support.wait_for_function(
+        "() => document.querySelector('#message-list .files img').naturalWidth > 0"
+    )
+
+    # Drop a PDF onto the conversation; it goes alone, with no text.
+    support.evaluate(DROP, ["#conversation", "label.pdf", "application/pdf", b64(PDF)])
+    support.locator("#attachment-tray .chip.done").wait_for(timeout=15000)
+    support.press("#composer-input", "Enter")
+    card = customer.locator("#message-list .file-card", has_text="label.pdf")
+    card.wait_for(timeout=15000)
+    assert card.get_attribute("download") == "label.pdf"
+    assert card.get_attribute("href").endswith(
+        "/attachments/" + card.get_attribute("href").split("/")[-1]
+    )
+    support.locator(".room-preview", has_text="📎 label.pdf").wait_for(timeout=15000)
+
+    # Paste a picture into the customer's message box.
+    customer.evaluate(PASTE, ["", "image/png", b64(png(color=(200, 60, 60)))])
+    customer.locator("#attachment-tray .chip.done").wait_for(timeout=15000)
+    customer.press("#composer-input", "Enter")
+    support.locator("#message-list .files img").nth(1).wait_for(timeout=15000)
+    support.locator(".room-preview", has_text="📎 Photo").wait_for(timeout=15000)
+
+    # The viewer: full size, arrows, Esc.
+    support.locator("#message-list .thumb").first.click()
+    viewer = support.locator("dialog.viewer")
+    viewer.wait_for(state="visible")
+    support.wait_for_function("() => document.querySelector('.viewer-image').naturalWidth === 64")
+    assert "(1 of 2)" in support.text_content(".viewer-caption")
+    support.keyboard.press("ArrowRight")
+    support.locator(".viewer-caption", has_text="(2 of 2)").wait_for()
+    support.keyboard.press("Escape")
+    viewer.wait_for(state="hidden")
+    assert customer.errors == [] and support.errors == []
+
+
+def test_a_notes_file_never_reaches_the_customers_page_or_url(browser, live, users):
+    token = live.register_and_login("notefile@example.com", "Nia Note")["access_token"]
+    client = live.client(token)
+    assert client.call("send_message", {"body": "hello"}, namespace="/chat")["ok"]
+    client.disconnect()
+    admin = users.make("admin", name="Ada Admin")
+    support = log_in(browser, live, admin.email, admin.password)
+    open_room(support, "Nia Note")
+    support.click("#mode-note")
+    support.set_input_files(
+        "#attach-input", files=[{"name": "stock.png", "mimeType": "image/png", "buffer": png()}]
+    )
+    support.locator("#attachment-tray .chip.done").wait_for(timeout=15000)
+    support.fill("#composer-input", "photo of the stock")
+    support.press("#composer-input", "Enter")
+    support.locator("#message-list .message.note[data-id] .files img").wait_for(timeout=15000)
+    url = support.get_attribute("#message-list .message.note .files img", "data-full")
+
+    customer = log_in(browser, live, "notefile@example.com", "correct horse battery")
+    customer.locator("#message-list .body", has_text="hello").wait_for(timeout=15000)
+    assert customer.locator("#message-list .files").count() == 0
+    assert support.errors == [] and customer.errors == []
+    fetched = customer.evaluate("(url) => fetch(url).then((r) => r.status)", url)
+    assert fetched == 404, "the customer's own cookie cannot fetch a note's file"
+
+
+def test_a_progress_bar_moves_and_a_too_large_file_is_refused_before_uploading(
+    browser, live, users
+):
+    live.register_and_login("slow@example.com", "Sol Slow")
+    customer = log_in(browser, live, "slow@example.com", "correct horse battery")
+    sent = []
+    customer.on("request", lambda r: r.url.endswith("/api/attachments") and sent.append(r.url))
+    big = b"x" * (21 * 1024 * 1024)
+    customer.set_input_files(
+        "#attach-input", files=[{"name": "huge.txt", "mimeType": "text/plain", "buffer": big}]
+    )
+    chip = customer.locator("#attachment-tray .chip.failed")
+    chip.wait_for(timeout=15000)
+    assert "That file is 21 MB; the limit is 20 MB." in chip.text_content()
+    assert sent == [], "refused without uploading"
+    chip.locator(".chip-remove").click()
+
+    cdp = customer.context.new_cdp_session(customer)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 400_000},
+    )
+    customer.set_input_files(
+        "#attach-input",
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"a line\n" * 300_000}],
+    )
+    customer.wait_for_function(
+        "() => { const p = document.querySelector('#attachment-tray progress');"
+        " return p && p.value > 0 && p.value < 100; }",
+        timeout=15000,
+    )
+    assert customer.locator("#composer-send").is_disabled(), "no send while a file uploads"
+    customer.locator("#attachment-tray .chip.done").wait_for(timeout=60000)
+    assert customer.locator("#composer-send").is_enabled()
+    assert customer.errors == []
