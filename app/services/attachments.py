@@ -110,7 +110,8 @@ def upload(user: User, upload_file) -> dict:
     name = clean_name(upload_file.filename)
     limit = current_app.config["CHAT_ATTACHMENT_MAX_BYTES"]
     allowed = current_app.config["CHAT_ATTACHMENT_TYPES"]
-    with tempfile.TemporaryDirectory(prefix="upload-") as folder:
+    os.makedirs(incoming_dir(), exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="upload-", dir=incoming_dir()) as folder:
         path = os.path.join(folder, "file")
         upload_file.save(path)  # streamed from the request to disk, chunk by chunk
         if os.path.getsize(path) > limit:
@@ -219,6 +220,29 @@ def views_for(message_ids: list[int]) -> dict[int, list[dict]]:
     for row in rows:
         found.setdefault(row.message_id, []).append(attachment_view(row))
     return found
+
+
+def incoming_dir() -> str:
+    """Where uploads wait while they are judged and stored (UPLOAD_SCRATCH_DIR): one
+    folder per upload, removed when it ends; a process killed mid-upload leaves one,
+    swept later."""
+    return current_app.config["UPLOAD_SCRATCH_DIR"]
+
+
+def sweep_incoming(older_than: float, folder: str | None = None) -> int:
+    """Remove the folders of uploads cut off by a killed process (older than
+    `older_than`, a Unix time)."""
+    import shutil
+
+    folder = folder or incoming_dir()
+    removed = 0
+    if not os.path.isdir(folder):
+        return 0
+    for entry in os.scandir(folder):
+        if entry.name.startswith("upload-") and entry.stat().st_mtime < older_than:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def sweep(now=None) -> int:

@@ -80,9 +80,10 @@ def stats_line(app: Flask) -> str:
 def sweep_files(app: Flask) -> None:
     """Uploads never sent within a day go (rows and bytes); so do files a process that
     died mid-upload left half-written in the folder store (older than an hour)."""
-    from ..services.attachments import sweep
+    from ..services.attachments import sweep, sweep_incoming
 
     sweep()
+    sweep_incoming(time.time() - 3600)
     app.extensions["chat_attachment_store"].sweep_partial(time.time() - 3600)
 
 

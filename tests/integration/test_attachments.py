@@ -3,6 +3,7 @@ message, and an attacker's files, each refused or served inert."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -389,3 +390,158 @@ def test_names_lose_their_folders_and_their_invisible_characters(files, customer
     assert (
         "filename*=UTF-8''%EC%A3%BC%EB%AC%B8%EC%84%9C.txt" in served.headers["Content-Disposition"]
     )
+
+
+# --- the same promises on each store: a folder, and a real S3 server ---------------
+
+
+class Forwarder:
+    """A TCP port that refuses connections until `start()`, then forwards them to
+    `target`: an S3 server that is down, then back, at the same address."""
+
+    def __init__(self, target_port: int):
+        import socket
+
+        self.target_port = target_port
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.server = None
+
+    def start(self):
+        import socket
+        import threading
+
+        self.server = socket.create_server(("127.0.0.1", self.port))
+
+        def pipe(a, b):
+            try:
+                while data := a.recv(65536):
+                    b.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (a, b):
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+
+        def serve():
+            while True:
+                try:
+                    client, _ = self.server.accept()
+                except OSError:
+                    return
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+                threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+                threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def stop(self):
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest.fixture(params=["folder", "s3"])
+def each_store(request, app, tmp_path):
+    """The app's attachment store for one test: a folder, or a bucket on a real S3
+    server (SeaweedFS); `each_store.holds(key)` says whether the store has the key."""
+    import uuid
+
+    from app.attachments.storage import FolderStore, S3Store
+
+    if request.param == "folder":
+        store = FolderStore(str(tmp_path / "files"))
+    else:
+        endpoint = request.getfixturevalue("s3_endpoint")
+        bucket = "chat-" + uuid.uuid4().hex[:12]
+        store = S3Store(f"s3://{bucket}/attachments", endpoint, "us-east-1")
+        store.client.create_bucket(Bucket=bucket)
+
+    def holds(key):
+        try:
+            chunks, _ = store.stream(key)
+            b"".join(chunks)
+            return True
+        except KeyError:
+            return False
+
+    store.holds = holds
+    store.kind = request.param
+    working = app.extensions["chat_attachment_store"]
+    app.extensions["chat_attachment_store"] = store
+    yield store
+    app.extensions["chat_attachment_store"] = working
+
+
+def keys_in(app):
+    from app.extensions import db
+    from app.models import Attachment
+
+    with app.app_context():
+        rows = db.session.execute(select(Attachment.key, Attachment.thumbnail_key)).all()
+        return [k for row in rows for k in row if k]
+
+
+def test_each_store_keeps_serves_sweeps_and_forgets(app, files, connect, customer, each_store):
+    from app.models import Attachment, utcnow
+    from app.services.attachments import sweep
+    from app.services.users import delete_user
+
+    photo = files.up(customer, picture("JPEG", size=(30, 30)), "lid.jpg").json
+    served = files.get(customer, photo["url"])
+    assert served.status_code == 200 and served.data[:2] == b"\xff\xd8"
+    assert files.get(customer, photo["thumbnail_url"]).status_code == 200
+    emit(connect(customer), "send_message", {"body": "", "attachments": [photo["id"]]})
+    stale = files.up(customer, b"never sent\n", "draft.txt").json
+    with app.app_context():
+        from app.database import transaction
+
+        with transaction() as session:
+            session.execute(
+                update(Attachment)
+                .where(Attachment.id == stale["id"])
+                .values(created_at=utcnow() - timedelta(hours=25))
+            )
+    stale_key = keys_in(app)[-1]
+    assert each_store.holds(stale_key)
+    with app.app_context():
+        assert sweep() == 1
+    assert not each_store.holds(stale_key), "an unsent upload's bytes go after a day"
+    kept = keys_in(app)
+    assert len(kept) == 2 and all(each_store.holds(k) for k in kept)
+    with app.app_context():
+        delete_user(customer.id)
+    assert not any(each_store.holds(k) for k in kept), "a deleted customer's files go"
+
+
+def test_a_store_that_is_down_answers_503_and_works_again_without_a_restart(
+    app, files, connect, customer, each_store
+):
+    from app.attachments.storage import FolderStore, S3Store
+
+    if each_store.kind == "folder":
+        root = each_store.root
+        os.makedirs(os.path.dirname(root), exist_ok=True)
+        open(root, "w").close()  # a file where the folder should be: every write fails
+        down, back = (lambda: None), (lambda: os.unlink(root))
+    else:
+        forwarder = Forwarder(int(each_store.client.meta.endpoint_url.rsplit(":", 1)[1]))
+        bucket = each_store.bucket
+        app.extensions["chat_attachment_store"] = S3Store(
+            f"s3://{bucket}/attachments", f"http://127.0.0.1:{forwarder.port}", "us-east-1"
+        )
+        down, back = (lambda: None), forwarder.start
+    down()
+    refused = files.up(customer, b"hello\n", "a.txt")
+    assert refused.status_code == 503, refused.get_data(True)
+    assert refused.json["error"]["code"] == "storage_unavailable"
+    assert emit(connect(customer), "send_message", {"body": "text still goes"})["ok"]
+    back()
+    again = files.up(customer, b"hello\n", "a.txt")
+    assert again.status_code == 201, again.get_data(True)
+    assert files.get(customer, again.json["url"]).data == b"hello\n"
+    if each_store.kind == "s3":
+        forwarder.stop()
+    assert isinstance(app.extensions["chat_attachment_store"], (FolderStore, S3Store))

@@ -1,0 +1,112 @@
+"""Attachments when things break, against `python wsgi.py`: the server killed (kill -9)
+while a file streams in, and again while a picture is being re-encoded. No message ever
+names a file that is not there, and what the dead process left half-done is swept."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import time
+
+from PIL import Image
+from sqlalchemy import create_engine, text
+
+from tests.live import LiveServer, wait_for
+
+
+def raw_upload(server: LiveServer, token: str, body: bytes, boundary: str, send: int):
+    """Open a connection, announce `body`, and send only its first `send` bytes."""
+    conn = socket.create_connection(("127.0.0.1", server.port))
+    head = (
+        "POST /api/attachments HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{server.port}\r\n"
+        f"Authorization: Bearer {token}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    conn.sendall(head + body[:send])
+    return conn
+
+
+def multipart(name: str, data: bytes, boundary: str) -> bytes:
+    return (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+
+
+def test_a_server_killed_mid_upload_leaves_no_message_without_its_file(database_url, tmp_path):
+    from app.services.attachments import sweep_incoming
+
+    files = tmp_path / "files"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    incoming = scratch / "chat-uploads"
+    env = {"ATTACHMENT_DIR": str(files), "UPLOAD_SCRATCH_DIR": str(incoming)}
+    server = LiveServer(database_url, "eventlet", **env).start()
+    try:
+        token = server.register_and_login("killed@example.com", "Kim Killed")["access_token"]
+        sio = server.client(token)
+        # One file that made it, sent in a message: it must survive the kills.
+        kept = multipart("kept.txt", b"kept\n", "b0")
+        done = raw_upload(server, token, kept, "b0", len(kept))
+        assert b"201" in done.recv(4096).split(b"\r\n")[0]
+        done.close()
+        stored = text("SELECT id FROM attachments")
+        engine = create_engine(database_url)
+        with engine.connect() as db:
+            [kept_id] = db.execute(stored).scalars().all()
+        sent = sio.call("send_message", {"body": "", "attachments": [kept_id]}, namespace="/chat")
+        assert sent["ok"]
+
+        # 1. Killed while the body streams in: half of 6 MB sent.
+        body = multipart("big.bin", os.urandom(6 * 1024 * 1024), "b1")
+        conn = raw_upload(server, token, body, "b1", 3 * 1024 * 1024)
+        time.sleep(0.5)  # the server reads what arrived; there is no state to wait on here
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=10)
+        conn.close()
+        server.start()
+
+        # 2. Killed while a picture is being re-encoded (the whole body has arrived).
+        picture = io.BytesIO()
+        Image.effect_noise((2000, 2000), 64).convert("RGB").save(picture, "PNG")
+        body = multipart("noise.png", picture.getvalue(), "b2")
+        conn = raw_upload(server, token, body, "b2", len(body))
+        assert wait_for(lambda: incoming.is_dir() and any(incoming.iterdir()), timeout=20)
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(timeout=10)
+        conn.close()
+        left = list(incoming.iterdir())
+        assert left, "the dead process's scratch folder is there to sweep"
+
+        # Whatever the kills left: every file a message names is in the store.
+        with engine.connect() as db:
+            named = (
+                db.execute(text("SELECT key FROM attachments WHERE message_id IS NOT NULL"))
+                .scalars()
+                .all()
+            )
+            unsent = db.execute(
+                text("SELECT count(*) FROM attachments WHERE message_id IS NULL")
+            ).scalar()
+        assert len(named) == 1 and unsent == 0
+        assert all((files / key[:2] / key).exists() for key in named)
+        assert not any(p.name.startswith(".part-") for p in files.rglob("*"))
+
+        # The sweep (each process's housekeeping, for folders over an hour old; here as
+        # if that hour had passed) removes it.
+        assert sweep_incoming(time.time() + 1, str(incoming)) == len(left)
+        assert list(incoming.iterdir()) == []
+        server.start()
+        again = server.client(token)
+        history = again.call("history", {"room_id": sent["message"]["room_id"]}, namespace="/chat")
+        assert [a["name"] for a in history["messages"][-1]["attachments"]] == ["kept.txt"]
+    finally:
+        server.close()
