@@ -13,6 +13,7 @@ font on the machine (Debian: `apt-get install fonts-nanum`), or it shows as boxe
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import subprocess
@@ -37,18 +38,18 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 # (customer name, email, what they write, what the agent answers or None; an answer
-# ("note", text) is an internal note)
+# ("note", text) is an internal note; ("photo", text) and ("pdf", text) carry a file)
 CONVERSATIONS = [
     (
         "Priya Natarajan",
         "priya@example.com",
         [
             "Hi! My order #4471 arrived today but the lid of the teapot is cracked.",
-            "I have photos if that helps. Can you send a replacement lid?",
+            ("photo", "Here's a photo. Can you send a replacement lid?"),
         ],
         [
-            "Hi Priya, I'm sorry about that! No photos needed.",
-            "A new lid is on its way today; you'll get the tracking link by email.",
+            "Thanks for the photo, Priya. I can see the crack; I'm so sorry!",
+            ("pdf", "A new lid ships today. Here is a return label for the broken one."),
         ],
     ),
     (
@@ -69,6 +70,10 @@ CONVERSATIONS = [
 ]
 
 THANKS = "Thank you! The tracking link just arrived."
+PICTURES_LOADED = (
+    "() => [...document.querySelectorAll('#message-list .files img')]"
+    ".every((i) => i.complete && i.naturalWidth > 0)"
+)
 
 # The widget's shoppers on the demo shop: (language, the shop's id, email, name, what
 # they write, what the agent answers)
@@ -119,20 +124,64 @@ def migrate(database_url: str) -> None:
     )
 
 
+def lid_photo() -> bytes:
+    """A photo of a cracked teapot lid, drawn."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    image = Image.new("RGB", (960, 720), (196, 160, 118))
+    draw = ImageDraw.Draw(image)
+    for y in range(0, 720, 18):  # the table's grain
+        draw.line([(0, y), (960, y + 30)], fill=(186, 150, 108), width=3)
+    draw.ellipse([250, 170, 710, 550], fill=(236, 238, 240), outline=(170, 176, 184), width=6)
+    draw.ellipse([420, 300, 540, 420], fill=(222, 226, 230), outline=(160, 166, 176), width=5)
+    draw.line(
+        [(300, 260), (380, 330), (360, 380), (440, 430), (430, 500)], fill=(70, 70, 80), width=5
+    )
+    image = image.filter(ImageFilter.SMOOTH)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+RETURN_LABEL = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+)
+
+
+def upload(live: LiveServer, token: str, kind: str) -> int:
+    data, name = (lid_photo(), "lid.jpg") if kind == "photo" else (RETURN_LABEL, "return-label.pdf")
+    answer = requests.post(
+        live.url + "/api/attachments",
+        files={"file": (name, data)},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
 def seed(live: LiveServer) -> None:
-    agent = live.client(live.login(ADMIN[0], ADMIN[2])["access_token"])
+    agent_token = live.login(ADMIN[0], ADMIN[2])["access_token"]
+    agent = live.client(agent_token)
     for name, email, asks, answers in CONVERSATIONS:
-        customer = live.client(live.register_and_login(email, name)["access_token"])
+        token = live.register_and_login(email, name)["access_token"]
+        customer = live.client(token)
         room_id = None
         for body in asks:
-            ack = customer.call("send_message", {"body": body}, namespace="/chat")
+            payload = {"body": body}
+            if isinstance(body, tuple):
+                payload = {"body": body[1], "attachments": [upload(live, token, body[0])]}
+            ack = customer.call("send_message", payload, namespace="/chat")
             assert ack.get("ok"), ack
             room_id = ack["message"]["room_id"]
             time.sleep(0.3)
         for body in answers or []:
             payload = {"room_id": room_id, "body": body}
-            if isinstance(body, tuple):
+            if isinstance(body, tuple) and body[0] == "note":
                 payload.update(body=body[1], internal=True)
+            elif isinstance(body, tuple):
+                payload.update(body=body[1], attachments=[upload(live, agent_token, body[0])])
             agent.call("send_message", payload, namespace="/chat")
             time.sleep(0.3)
         if name == CONVERSATIONS[0][0]:  # resolved, then reopened by the customer's thanks
@@ -234,6 +283,7 @@ def take(browser, live, out: Path, scheme: str) -> list[Path]:
             shot(inbox, "inbox-list-phone")
         inbox.locator(".rooms li .room", has_text=CONVERSATIONS[0][0]).click()
         inbox.locator("#message-list .activity").nth(1).wait_for(timeout=15000)
+        inbox.wait_for_function(PICTURES_LOADED)
         inbox.fill("#composer-input", "Anything else I can help with?")
         inbox.wait_for_timeout(400)
         shot(inbox, f"inbox-{width}")
@@ -262,6 +312,7 @@ def take(browser, live, out: Path, scheme: str) -> list[Path]:
             shot(inbox, "inbox-search-desktop")
         customer = page_for(viewport, CONVERSATIONS[0][1], "correct horse battery")
         customer.locator("#message-list .message").first.wait_for(timeout=15000)
+        customer.wait_for_function(PICTURES_LOADED)
         shot(customer, f"customer-{width}")
         team = page_for(viewport, ADMIN[0], ADMIN[2], "ko-KR")  # the inbox in Korean
         team.locator(".rooms li .room", has_text=SHOPPERS[0][3]).click()

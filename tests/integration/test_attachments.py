@@ -545,3 +545,40 @@ def test_a_store_that_is_down_answers_503_and_works_again_without_a_restart(
     if each_store.kind == "s3":
         forwarder.stop()
     assert isinstance(app.extensions["chat_attachment_store"], (FolderStore, S3Store))
+
+
+def test_two_sends_racing_for_one_file_never_both_carry_it(app, files, connect, customer):
+    import threading
+
+    from app.models import Attachment, Message
+
+    tabs = [connect(customer), connect(customer)]
+    emit(tabs[0], "send_message", {"body": "the room exists"})
+    for round_ in range(10):
+        made = files.up(customer, b"one file\n", f"{round_}.txt").json["id"]
+        answers = [None, None]
+        start = threading.Barrier(2)
+
+        def send(n):
+            start.wait()
+            payload = {"body": f"tab {n}", "attachments": [made]}
+            answers[n] = emit(tabs[n], "send_message", payload)
+
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        outcomes = sorted("ok" if a["ok"] else a["error"]["code"] for a in answers)
+        assert outcomes == ["ok", "validation_error"], answers
+    from app.extensions import db
+
+    with app.app_context():
+        carried = db.session.scalars(select(Message.attachment_count)).all()
+        assert sorted(carried) == [0] + [1] * 10
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(Attachment).where(Attachment.message_id.is_(None))
+            )
+            == 0
+        )
