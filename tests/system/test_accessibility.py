@@ -56,6 +56,19 @@ def log_in(context, url, email, password):
     return page
 
 
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (60, 40), (30, 120, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+PNG = _png()
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", ["desktop", "phone"])
 def test_every_page_state_is_axe_clean(app, browser, live, users, scheme, width):
@@ -86,6 +99,17 @@ def test_every_page_state_is_axe_clean(app, browser, live, users, scheme, width)
         customer = log_in(context(), live.url, "axe@example.com", "correct horse battery")
         customer.wait_for_selector("#composer-send:not([disabled])", timeout=15000)
         found["chat, empty"] = violations(customer)
+        customer.set_input_files(
+            "#attach-input",
+            files=[
+                {"name": "lid.png", "mimeType": "image/png", "buffer": PNG},
+                {"name": "huge.txt", "mimeType": "text/plain", "buffer": b"x" * (21 << 20)},
+            ],
+        )
+        customer.locator("#attachment-tray .chip.done").wait_for(timeout=15000)
+        customer.locator("#attachment-tray .chip.failed").wait_for(timeout=15000)
+        found["chat, files waiting"] = violations(customer)
+        customer.locator("#attachment-tray .chip.failed .chip-remove").click()
         customer.fill("#composer-input", "Where is my order? https://example.com/o/7")
         customer.press("#composer-input", "Enter")
         customer.locator("#message-list .message[data-id]").wait_for(timeout=15000)
@@ -109,6 +133,12 @@ def test_every_page_state_is_axe_clean(app, browser, live, users, scheme, width)
             support.click("#details")
         support.locator("#profile dt").first.wait_for(timeout=15000)
         found["inbox, details"] = violations(support)
+        if support.locator("#details-close").is_visible():
+            support.click("#details-close")
+        support.locator("#message-list .files .thumb").first.click()
+        support.locator("dialog.viewer").wait_for(state="visible")
+        found["inbox, picture viewer"] = violations(support)
+        support.keyboard.press("Escape")
         support.keyboard.press("Escape")
         support.locator("body").press("?")
         found["inbox, shortcuts"] = violations(support)
