@@ -181,3 +181,89 @@ def test_a_progress_bar_moves_and_a_too_large_file_is_refused_before_uploading(
     customer.locator("#attachment-tray .chip.done").wait_for(timeout=60000)
     assert customer.locator("#composer-send").is_enabled()
     assert customer.errors == []
+
+
+def test_a_message_with_files_sent_while_offline_goes_out_once_with_them(browser, database_url):
+    import signal
+
+    from sqlalchemy import create_engine, text
+
+    from tests.live import LiveServer
+
+    server = LiveServer(database_url, "eventlet")
+    engine = create_engine(database_url)
+    try:
+        server.start()
+        server.register_and_login("offfiles@example.com", "Oli Offline")
+        customer = log_in(browser, server, "offfiles@example.com", "correct horse battery")
+        customer.set_input_files(
+            "#attach-input", files=[{"name": "lid.png", "mimeType": "image/png", "buffer": png()}]
+        )
+        customer.locator("#attachment-tray .chip.done").wait_for(timeout=15000)
+        server.signal(signal.SIGKILL)
+        server.wait_exit(timeout=10)
+        customer.locator("#offline-banner").wait_for(state="visible", timeout=15000)
+        customer.fill("#composer-input", "sent while offline, with a photo")
+        customer.press("#composer-input", "Enter")
+        waiting = customer.locator("#message-list .message.pending", has_text="while offline")
+        waiting.wait_for(timeout=5000)
+        assert waiting.locator(".files img").count() == 1, "the pending bubble shows the file"
+
+        server.start()
+        stored = customer.locator("#message-list .message[data-id]", has_text="while offline")
+        stored.wait_for(timeout=30000)
+        stored.locator(".files img").wait_for(timeout=15000)
+        with engine.connect() as db:
+            rows = (
+                db.execute(text("SELECT attachment_count FROM messages ORDER BY id"))
+                .scalars()
+                .all()
+            )
+            linked = db.execute(
+                text("SELECT count(*) FROM attachments WHERE message_id IS NOT NULL")
+            ).scalar()
+        assert rows == [1] and linked == 1, "stored once, with its file"
+        assert customer.errors == [] or all("Failed to load" in e for e in customer.errors)
+    finally:
+        engine.dispose()
+        server.close()
+
+
+def test_an_upload_can_be_cancelled_and_a_stopped_one_retried(browser, live):
+    live.register_and_login("retry@example.com", "Rae Retry")
+    customer = log_in(browser, live, "retry@example.com", "correct horse battery")
+    cdp = customer.context.new_cdp_session(customer)
+    cdp.send("Network.enable")
+    slow = {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 200_000}
+    cdp.send("Network.emulateNetworkConditions", slow)
+    body = b"a line of text\n" * 200_000  # 3 MB: about 15 s at this speed
+    customer.set_input_files(
+        "#attach-input", files=[{"name": "cancel-me.txt", "mimeType": "text/plain", "buffer": body}]
+    )
+    customer.wait_for_function(
+        "() => (document.querySelector('#attachment-tray progress') || {}).value > 0",
+        timeout=15000,
+    )
+    customer.locator("#attachment-tray .chip-remove").click()
+    assert customer.locator("#attachment-tray .chip").count() == 0
+    assert customer.locator("#attachment-tray").is_hidden()
+    assert customer.locator("#composer-send").is_enabled(), "nothing is waiting any more"
+
+    fast = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    cdp.send("Network.emulateNetworkConditions", fast)
+    # The connection drops under the upload: the request fails without an answer.
+    customer.route("**/api/attachments", lambda route: route.abort("connectionreset"))
+    customer.set_input_files(
+        "#attach-input", files=[{"name": "retry-me.txt", "mimeType": "text/plain", "buffer": body}]
+    )
+    failed = customer.locator("#attachment-tray .chip.failed")
+    failed.wait_for(timeout=15000)
+    assert "check the connection" in failed.text_content()
+    assert customer.locator("#composer-send").is_enabled()
+    customer.unroute("**/api/attachments")
+    failed.locator("button", has_text="Retry").click()
+    customer.locator("#attachment-tray .chip.done").wait_for(timeout=30000)
+    customer.press("#composer-input", "Enter")
+    customer.locator(
+        "#message-list .message[data-id] .file-card", has_text="retry-me.txt"
+    ).wait_for(timeout=15000)

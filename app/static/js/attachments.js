@@ -161,9 +161,11 @@ export class Tray {
     this.changed();
   }
 
-  clear() {
-    this.items.forEach((item) => item.node.remove());
-    this.items = [];
+  // After a send: the files it carried leave the tray; one that failed stays, said as
+  // such, until it is retried or removed.
+  clearSent() {
+    this.items.filter((item) => item.attachment).forEach((item) => item.node.remove());
+    this.items = this.items.filter((item) => !item.attachment);
     this.changed();
   }
 

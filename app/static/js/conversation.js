@@ -397,7 +397,7 @@ export class Composer {
     if (!(this.enabled || this.queueing) || (!body && !files.length)) return;
     if ([...body].length > this.maxBody || (this.tray && this.tray.busy)) return;
     this.input.value = "";
-    if (this.tray) this.tray.clear();
+    if (this.tray) this.tray.clearSent();
     this.saveDraft();
     this.updateCounter();
     this.stopTyping();
