@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import unicodedata
 from urllib.parse import quote
 
@@ -11,15 +14,19 @@ from flask_jwt_extended import current_user, jwt_required, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from limits import parse as parse_limit
+from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser
 
+from ..concurrency import off_the_loop
 from ..errors import NotFound, RateLimited, ValidationError
-from ..extensions import csrf, limiter
+from ..extensions import csrf, limiter, socketio
 from ..services import attachments as service
 from .files import THUMBNAIL_TYPE
 
 bp = Blueprint("attachments", __name__)
 MULTIPART_SLACK = 64 * 1024  # the form's own bytes around the file
+RECEIVE_CHUNK = 64 * 1024
 
 
 @bp.post("/api/attachments")
@@ -28,20 +35,71 @@ MULTIPART_SLACK = 64 * 1024  # the form's own bytes around the file
 def upload():
     limit = current_app.config["CHAT_ATTACHMENT_MAX_BYTES"]
     # Refused before the body is read when the declared size is over; a body without a
-    # length is cut off by Werkzeug as soon as it passes the same bound.
+    # length is cut off as soon as it passes the same bound.
     if request.content_length is not None and request.content_length > limit + MULTIPART_SLACK:
         raise service.TooLarge(f"The file is larger than {limit} bytes.")
-    request.max_content_length = limit + MULTIPART_SLACK
+    if request.mimetype != "multipart/form-data":
+        raise ValidationError("Send multipart/form-data, one field `file`.", {"file": "missing"})
+    request.max_content_length = limit + MULTIPART_SLACK  # this route's own bound (Flask 3.1)
     _spend_budget()
+    os.makedirs(service.incoming_dir(), exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="upload-", dir=service.incoming_dir())
     try:
-        files = request.files.getlist("file")
-    except RequestEntityTooLarge:
-        raise service.TooLarge(f"The file is larger than {limit} bytes.") from None
-    if len(files) != 1:
-        raise ValidationError("Send one file in the field `file`.", {"file": "missing"})
-    answer = service.upload(current_user, files[0])
+        body = _receive(folder, limit + MULTIPART_SLACK)
+        name, path = off_the_loop(
+            _extract, body, request.mimetype, request.mimetype_params, folder
+        )
+        answer = service.upload(current_user, path, name)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     _spend_bytes(answer["size"])
     return jsonify(answer), 201
+
+
+def _receive(folder: str, limit: int) -> str:
+    """The request's body, copied to a file a chunk at a time. Between chunks the event
+    loop serves every other socket: ten large uploads at once never hold it for long.
+    (Werkzeug's multipart parsing, run here, would: it is then done off the loop.)"""
+    path = os.path.join(folder, "body")
+    total = 0
+    source = request.stream
+    if request.content_length is None and "chunked" in request.headers.get(
+        "Transfer-Encoding", ""
+    ).lower():
+        # A streamed body: the WSGI server de-chunks wsgi.input (Werkzeug reads such a
+        # body only where the server says it ends the input, which eventlet does not).
+        source = request.environ["wsgi.input"]
+    with open(path, "wb") as out:
+        try:
+            while chunk := source.read(RECEIVE_CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    raise service.TooLarge("The file is too large.")
+                out.write(chunk)
+                socketio.sleep(0)
+        except RequestEntityTooLarge:  # a body without a length, past the bound
+            raise service.TooLarge("The file is too large.") from None
+    return path
+
+
+def _extract(body: str, mimetype: str, options: dict, folder: str) -> tuple[str, str]:
+    """Werkzeug's form parser over the received body, on an OS thread; the file part
+    is written to `folder`. The client's file name, and the file's path."""
+    parts = []
+
+    def into_folder(total_content_length, content_type, filename, content_length=None):
+        parts.append(os.path.join(folder, f"part-{len(parts)}"))
+        return open(parts[-1], "wb+")  # noqa: SIM115 (closed below)
+
+    parser = FormDataParser(stream_factory=into_folder, max_form_parts=10)
+    with open(body, "rb") as stream:
+        _, _, files = parser.parse(stream, mimetype, os.path.getsize(body), options)
+    chosen = files.getlist("file")
+    for storage in files.values():
+        storage.close()
+    if len(chosen) != 1:
+        raise ValidationError("Send one file in the field `file`.", {"file": "missing"})
+    return chosen[0].filename, chosen[0].stream.name
 
 
 def _budget_keys():
@@ -55,17 +113,24 @@ def _budget_keys():
     )
 
 
+def _bytes_counter() -> FixedWindowRateLimiter:
+    """Bytes are counted in a fixed window: one counter moved by the file's size. (A
+    moving window keeps one entry per unit counted: ten million for a 10 MB file.)"""
+    return FixedWindowRateLimiter(limiter.storage)
+
+
 def _spend_budget() -> None:
     """Each user's uploads an hour: a count, and the bytes already stored."""
     (count, count_key), (volume, volume_key) = _budget_keys()
-    counters = limiter.limiter
-    if not counters.test(volume, *volume_key) or not counters.hit(count, *count_key):
+    if not _bytes_counter().test(volume, *volume_key) or not limiter.limiter.hit(
+        count, *count_key
+    ):
         raise RateLimited("Too many uploads; try again later.")
 
 
 def _spend_bytes(size: int) -> None:
     (_, _), (volume, volume_key) = _budget_keys()
-    limiter.limiter.hit(volume, *volume_key, cost=max(1, size))
+    _bytes_counter().hit(volume, *volume_key, cost=max(1, size))
 
 
 @bp.get("/attachments/<int:attachment_id>")

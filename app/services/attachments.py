@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -105,26 +104,24 @@ def _process(path: str, name: str, allowed: frozenset[str]) -> Processed:
     return Processed(content_type, "image", len(picture), picture, thumbnail, width, height)
 
 
-def upload(user: User, upload_file) -> dict:
-    """Store one uploaded file (a Werkzeug FileStorage) for `user`; its Attachment."""
-    name = clean_name(upload_file.filename)
+def upload(user: User, path: str, filename: str | None) -> dict:
+    """Store the file at `path` (an upload received in its scratch folder, which the
+    caller removes) for `user`; its Attachment."""
+    name = clean_name(filename)
     limit = current_app.config["CHAT_ATTACHMENT_MAX_BYTES"]
     allowed = current_app.config["CHAT_ATTACHMENT_TYPES"]
-    os.makedirs(incoming_dir(), exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="upload-", dir=incoming_dir()) as folder:
-        path = os.path.join(folder, "file")
-        upload_file.save(path)  # streamed from the request to disk, chunk by chunk
-        if os.path.getsize(path) > limit:
-            raise TooLarge(f"The file is larger than {limit} bytes.")
-        if os.path.getsize(path) == 0:
-            raise ValidationError("The file is empty.", {"file": "empty"})
-        try:
-            done = off_the_loop(_process, path, name, allowed)
-        except Refused as refused:
-            raise UnsupportedType(refused.reason) from None
-        key = new_key()
-        thumbnail_key = new_key() if done.thumbnail is not None else None
-        _put_all(key, path, done, thumbnail_key)
+    size = os.path.getsize(path)
+    if size > limit:
+        raise TooLarge(f"The file is larger than {limit} bytes.")
+    if size == 0:
+        raise ValidationError("The file is empty.", {"file": "empty"})
+    try:
+        done = off_the_loop(_process, path, name, allowed)
+    except Refused as refused:
+        raise UnsupportedType(refused.reason) from None
+    key = new_key()
+    thumbnail_key = new_key() if done.thumbnail is not None else None
+    _put_all(key, path, done, thumbnail_key)
     try:
         with transaction() as session:
             row = Attachment(

@@ -241,6 +241,15 @@ def test_an_upload_budget_per_user(app, files, users, customer, monkeypatch):
     assert files.up(users.make("customer"), b"4\n", "4.txt").status_code == 201, "others upload"
 
 
+def test_an_upload_budget_in_bytes_per_user(app, files, users, customer, monkeypatch):
+    monkeypatch.setitem(app.config, "CHAT_UPLOAD_BYTES_PER_HOUR", 100)
+    assert files.up(customer, b"a" * 59 + b"\n", "1.txt").status_code == 201
+    assert files.up(customer, b"b" * 59 + b"\n", "2.txt").status_code == 201  # 120 of 100 now
+    third = files.up(customer, b"c\n", "3.txt")
+    assert third.status_code == 429 and third.json["error"]["code"] == "rate_limited"
+    assert files.up(users.make("customer"), b"d\n", "4.txt").status_code == 201, "others upload"
+
+
 def test_a_store_that_cannot_be_written_is_503_and_the_chat_goes_on(
     app, files, connect, customer, tmp_path
 ):
@@ -559,12 +568,12 @@ def test_two_sends_racing_for_one_file_never_both_carry_it(app, files, connect, 
         answers = [None, None]
         start = threading.Barrier(2)
 
-        def send(n):
+        def send(n, start, made, answers):
             start.wait()
             payload = {"body": f"tab {n}", "attachments": [made]}
             answers[n] = emit(tabs[n], "send_message", payload)
 
-        threads = [threading.Thread(target=send, args=(n,)) for n in range(2)]
+        threads = [threading.Thread(target=send, args=(n, start, made, answers)) for n in range(2)]
         for t in threads:
             t.start()
         for t in threads:

@@ -110,3 +110,49 @@ def test_a_server_killed_mid_upload_leaves_no_message_without_its_file(database_
         assert [a["name"] for a in history["messages"][-1]["attachments"]] == ["kept.txt"]
     finally:
         server.close()
+
+
+def test_a_streamed_body_is_refused_as_soon_as_it_passes_the_limit(database_url, tmp_path):
+    """No Content-Length (chunked): the server counts what arrives and answers 413 once
+    it passes the limit, in both modes, storing nothing; a small streamed file is taken.
+    (The client here sends its whole body before it reads the answer.)"""
+    import requests
+
+    sent = {"n": 0}
+
+    def stream(chunks):
+        yield b'--xx\r\nContent-Disposition: form-data; name="file"; filename="s.txt"\r\n\r\n'
+        for _ in range(chunks):
+            sent["n"] += 1
+            yield b"y" * 65536
+        yield b"\r\n--xx--\r\n"
+
+    for mode in ("eventlet", "gevent"):
+        server = LiveServer(
+            database_url,
+            mode,
+            ATTACHMENT_DIR=str(tmp_path / mode),
+            CHAT_ATTACHMENT_MAX_BYTES="1048576",
+        ).start()
+        try:
+            token = server.register_and_login(f"stream-{mode}@example.com", "S")["access_token"]
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "multipart/form-data; boundary=xx",
+            }
+            sent["n"] = 0
+            try:
+                answer = requests.post(
+                    server.url + "/api/attachments", data=stream(2000), headers=headers, timeout=30
+                )
+                assert answer.status_code == 413, answer.text
+                assert answer.json()["error"]["code"] == "too_large"
+            except requests.ConnectionError:
+                pass  # the server may close the connection on the rest of the body
+            small = requests.post(
+                server.url + "/api/attachments", data=stream(4), headers=headers, timeout=30
+            )
+            assert small.status_code == 201, small.text
+            assert not list((tmp_path / mode).rglob(".part-*"))
+        finally:
+            server.close()
