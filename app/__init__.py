@@ -81,6 +81,7 @@ def register_extensions(app: Flask) -> None:
     from .attachments.storage import make_store
 
     app.extensions["chat_attachment_store"] = make_store(app.config)
+    app.extensions["chat_file_slots"] = Slots(1)  # uploads' file work, one at a time
 
 
 def register_blueprints(app: Flask) -> None:

@@ -18,7 +18,6 @@ from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
-from ..concurrency import off_the_loop
 from ..errors import NotFound, RateLimited, ValidationError
 from ..extensions import csrf, limiter, socketio
 from ..services import attachments as service
@@ -46,7 +45,7 @@ def upload():
     folder = tempfile.mkdtemp(prefix="upload-", dir=service.incoming_dir())
     try:
         body = _receive(folder, limit + MULTIPART_SLACK)
-        name, path = off_the_loop(
+        name, path = service.file_work(
             _extract, body, request.mimetype, request.mimetype_params, folder
         )
         answer = service.upload(current_user, path, name)

@@ -28,6 +28,7 @@ from ..extensions import db
 from ..models import Attachment, ChatRoom, Message, User, utcnow
 
 UNSENT_LIFETIME = timedelta(hours=24)
+FILE_WORK_WAIT = 60.0  # seconds an upload waits for its turn on the file-work thread
 MAX_PER_MESSAGE = 10
 
 
@@ -51,13 +52,26 @@ def store():
     return current_app.extensions["chat_attachment_store"]
 
 
+def file_work(function, *args):
+    """CPU or disk work on a whole file, on an OS thread, one upload's at a time per
+    process: the threads still share Python's lock with the event loop, and ten of them
+    at once would starve it (docs/BENCHMARKS.md, "Uploads under load")."""
+    slots = current_app.extensions["chat_file_slots"]
+    if not slots.acquire(timeout=FILE_WORK_WAIT):
+        raise StorageUnavailable("Too many files are being stored; try again in a moment.")
+    try:
+        return off_the_loop(function, *args)
+    finally:
+        slots.release()
+
+
 def _on_store(function, *args):
     """A folder store's writes are blocking file I/O: an OS thread does them. An S3
     store talks over sockets the event loop already makes cooperative."""
     from ..attachments.storage import FolderStore
 
     if isinstance(store(), FolderStore):
-        return off_the_loop(function, *args)
+        return file_work(function, *args)
     return function(*args)
 
 
@@ -116,7 +130,7 @@ def upload(user: User, path: str, filename: str | None) -> dict:
     if size == 0:
         raise ValidationError("The file is empty.", {"file": "empty"})
     try:
-        done = off_the_loop(_process, path, name, allowed)
+        done = file_work(_process, path, name, allowed)
     except Refused as refused:
         raise UnsupportedType(refused.reason) from None
     key = new_key()
