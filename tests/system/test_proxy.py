@@ -306,3 +306,33 @@ def test_redis_restarted_mid_load(cluster, users, database_url):
         f"{presence_back:.2f} s; {len(missed)} of {len(stored_ids)} messages missed live, "
         "all back through history"
     )
+
+
+def test_a_large_file_goes_through_the_proxy_and_either_process_serves_it(cluster, users):
+    """deploy/nginx.conf lets a file up to the app's limit through (nginx's own default
+    is 1 MB), and every process reads the same store."""
+    import io
+
+    import requests
+
+    customer = users.make("customer")
+    headers = {"Authorization": f"Bearer {users.token(customer)}"}
+    body = b"a line of a long export\n" * 400_000  # 9.6 MB of text
+    made = requests.post(
+        cluster.proxy.url + "/api/attachments",
+        files={"file": ("export.csv", io.BytesIO(body))},
+        headers=headers,
+        timeout=60,
+    )
+    assert made.status_code == 201, made.text
+    url = made.json()["url"]
+    for server in cluster.servers:  # each process directly, then through the proxy
+        assert requests.get(server.url + url, headers=headers, timeout=30).content == body
+    assert requests.get(cluster.proxy.url + url, headers=headers, timeout=30).content == body
+    too_big = requests.post(
+        cluster.proxy.url + "/api/attachments",
+        files={"file": ("big.csv", io.BytesIO(b"x" * (23 << 20)))},
+        headers=headers,
+        timeout=60,
+    )
+    assert too_big.status_code == 413

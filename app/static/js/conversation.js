@@ -38,6 +38,12 @@ export class MessageList {
     this.seenUpTo = 0; // how far the other side has read (Room.seen_up_to, `read` events)
     this.roomId = null; // the room shown: a late ack from another room is not drawn here
     this.lines = new Set();
+    // A picture that loads after the list was scrolled to the end grows it: the reader
+    // who was at the end stays there.
+    const box = list.closest(".messages");
+    this.pinned = true;
+    if (box) box.addEventListener("scroll", () => { this.pinned = this.isAtBottom(); });
+    list.addEventListener("load", () => { if (this.pinned) this.scrollToBottom(); }, true);
   }
 
   clear() {
@@ -257,6 +263,7 @@ export class MessageList {
   scrollToBottom() {
     const box = this.list.closest(".messages");
     if (box) box.scrollTop = box.scrollHeight;
+    this.pinned = true;
   }
 }
 
