@@ -269,21 +269,30 @@ def test_a_store_that_cannot_be_written_is_503_and_the_chat_goes_on(
     assert files.up(customer, b"hello\n", "a.txt").status_code == 201, "back without a restart"
 
 
-def test_an_upload_never_sent_is_deleted_after_a_day(app, files, customer):
+def age_past_a_day(app, attachment_id: int) -> None:
+    """Make an upload look 25 hours old."""
     from app.database import transaction
     from app.models import Attachment, utcnow
+
+    with app.app_context(), transaction() as session:
+        session.execute(
+            update(Attachment)
+            .where(Attachment.id == attachment_id)
+            .values(created_at=utcnow() - timedelta(hours=25))
+        )
+
+
+def test_an_upload_never_sent_is_deleted_after_a_day(app, files, customer):
+    from app.models import Attachment
     from app.services.attachments import sweep
 
     old = files.up(customer, b"old\n", "old.txt").json
     fresh = files.up(customer, b"fresh\n", "fresh.txt").json
+    age_past_a_day(app, old["id"])
     with app.app_context():
-        with transaction() as session:
-            session.execute(
-                update(Attachment)
-                .where(Attachment.id == old["id"])
-                .values(created_at=utcnow() - timedelta(hours=25))
-            )
-        key = session.get(Attachment, old["id"]).key
+        from app.extensions import db
+
+        key = db.session.get(Attachment, old["id"]).key
         assert sweep() == 1
     assert files.get(customer, old["url"]).status_code == 404
     assert files.get(customer, fresh["url"]).status_code == 200
@@ -494,7 +503,6 @@ def keys_in(app):
 
 
 def test_each_store_keeps_serves_sweeps_and_forgets(app, files, connect, customer, each_store):
-    from app.models import Attachment, utcnow
     from app.services.attachments import sweep
     from app.services.users import delete_user
 
@@ -504,15 +512,7 @@ def test_each_store_keeps_serves_sweeps_and_forgets(app, files, connect, custome
     assert files.get(customer, photo["thumbnail_url"]).status_code == 200
     emit(connect(customer), "send_message", {"body": "", "attachments": [photo["id"]]})
     stale = files.up(customer, b"never sent\n", "draft.txt").json
-    with app.app_context():
-        from app.database import transaction
-
-        with transaction() as session:
-            session.execute(
-                update(Attachment)
-                .where(Attachment.id == stale["id"])
-                .values(created_at=utcnow() - timedelta(hours=25))
-            )
+    age_past_a_day(app, stale["id"])
     stale_key = keys_in(app)[-1]
     assert each_store.holds(stale_key)
     with app.app_context():
