@@ -9,7 +9,7 @@ import tempfile
 import unicodedata
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask_jwt_extended import current_user, jwt_required, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
@@ -19,7 +19,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
 from ..errors import NotFound, RateLimited, ValidationError
-from ..extensions import csrf, limiter, socketio
+from ..extensions import csrf, db, limiter, socketio
 from ..services import attachments as service
 from .files import THUMBNAIL_TYPE
 
@@ -62,9 +62,10 @@ def _receive(folder: str, limit: int) -> str:
     path = os.path.join(folder, "body")
     total = 0
     source = request.stream
-    if request.content_length is None and "chunked" in request.headers.get(
-        "Transfer-Encoding", ""
-    ).lower():
+    if (
+        request.content_length is None
+        and "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    ):
         # A streamed body: the WSGI server de-chunks wsgi.input (Werkzeug reads such a
         # body only where the server says it ends the input, which eventlet does not).
         source = request.environ["wsgi.input"]
@@ -121,9 +122,7 @@ def _bytes_counter() -> FixedWindowRateLimiter:
 def _spend_budget() -> None:
     """Each user's uploads an hour: a count, and the bytes already stored."""
     (count, count_key), (volume, volume_key) = _budget_keys()
-    if not _bytes_counter().test(volume, *volume_key) or not limiter.limiter.hit(
-        count, *count_key
-    ):
+    if not _bytes_counter().test(volume, *volume_key) or not limiter.limiter.hit(count, *count_key):
         raise RateLimited("Too many uploads; try again later.")
 
 
@@ -155,12 +154,14 @@ def _reader():
 
 def _serve(attachment_id: int, thumbnail: bool) -> Response:
     attachment = service.for_download(_reader(), attachment_id)
+    db.session.expunge(attachment)
+    db.session.close()  # the pool's connection goes back before the bytes are sent
     chunks, size = service.open_stream(attachment, thumbnail)
     image = attachment.kind == "image"
     content_type = THUMBNAIL_TYPE if thumbnail else attachment.content_type
     if content_type.startswith("text/"):
         content_type += "; charset=utf-8"
-    response = Response(stream_with_context(chunks), content_type=content_type)
+    response = Response(chunks, content_type=content_type)
     response.content_length = size
     # Only a re-encoded picture is shown in the page; everything else is a download.
     response.headers.set(

@@ -26,6 +26,7 @@ IMAGE_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "im
 THUMBNAIL = (480, 480)
 THUMBNAIL_TYPE = "image/webp"  # small for photos, and keeps transparency
 CHUNK = 64 * 1024
+MAX_FRAMES = 500  # an animation keeps at most this many frames
 
 
 class Refused(Exception):
@@ -71,6 +72,11 @@ def reencode(path: str, content_type: str) -> tuple[bytes, bytes, str, int, int]
             if width * height > Image.MAX_IMAGE_PIXELS:
                 raise Refused(f"The picture has too many pixels ({width} × {height}).")
             animated = getattr(opened, "is_animated", False) and content_type == "image/gif"
+            frames_count = min(getattr(opened, "n_frames", 1), MAX_FRAMES) if animated else 1
+            if frames_count * width * height > Image.MAX_IMAGE_PIXELS:
+                # Each frame is decoded at the full canvas: a small GIF of many frames
+                # on a large canvas would take gigabytes.
+                raise Refused(f"The animation has too many pixels ({frames_count} frames).")
             if animated:
                 frames = [ImageOps.exif_transpose(f.copy()) for f in _frames(opened)]
                 picture = frames[0]
@@ -99,7 +105,7 @@ def reencode(path: str, content_type: str) -> tuple[bytes, bytes, str, int, int]
 
 
 def _frames(image: Image.Image):
-    for index in range(min(getattr(image, "n_frames", 1), 500)):
+    for index in range(min(getattr(image, "n_frames", 1), MAX_FRAMES)):
         image.seek(index)
         yield image
 

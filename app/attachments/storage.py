@@ -51,15 +51,14 @@ class FolderStore:
     def stream(self, key: str) -> tuple[Iterator[bytes], int]:
         path = self._path(key)
         try:
-            f = open(path, "rb")  # noqa: SIM115 (closed by the generator)
-            size = os.fstat(f.fileno()).st_size
+            size = os.stat(path).st_size
         except FileNotFoundError:
             raise KeyError(key) from None
         except OSError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-        def chunks():
-            with f:
+        def chunks():  # opened only once the answer's body is sent, closed with it
+            with open(path, "rb") as f:
                 while chunk := f.read(CHUNK):
                     yield chunk
 

@@ -28,7 +28,9 @@ from ..extensions import db
 from ..models import Attachment, ChatRoom, Message, User, utcnow
 
 UNSENT_LIFETIME = timedelta(hours=24)
-FILE_WORK_WAIT = 60.0  # seconds an upload waits for its turn on the file-work thread
+# Seconds an upload waits for its turn on the file-work thread: well inside a proxy's
+# own timeout (nginx: 60 s), so the client hears 503, not the proxy's 504.
+FILE_WORK_WAIT = 15.0
 MAX_PER_MESSAGE = 10
 
 
@@ -65,14 +67,15 @@ def file_work(function, *args):
         slots.release()
 
 
-def _on_store(function, *args):
-    """A folder store's writes are blocking file I/O: an OS thread does them. An S3
-    store talks over sockets the event loop already makes cooperative."""
+def _on_store(function, *args, heavy: bool = False):
+    """A folder store's calls are blocking file I/O: an OS thread does them (a whole
+    file's write takes its turn with the other file work, `heavy`). An S3 store talks
+    over sockets the event loop already makes cooperative."""
     from ..attachments.storage import FolderStore
 
-    if isinstance(store(), FolderStore):
-        return file_work(function, *args)
-    return function(*args)
+    if not isinstance(store(), FolderStore):
+        return function(*args)
+    return file_work(function, *args) if heavy else off_the_loop(function, *args)
 
 
 def attachment_view(a: Attachment) -> dict:
@@ -163,11 +166,12 @@ def _put_all(key: str, path: str, done: Processed, thumbnail_key: str | None) ->
     target = store()
     try:
         if done.picture is not None:
-            _on_store(target.put, key, io.BytesIO(done.picture), len(done.picture))
-            _on_store(target.put, thumbnail_key, io.BytesIO(done.thumbnail), len(done.thumbnail))
+            _on_store(target.put, key, io.BytesIO(done.picture), len(done.picture), heavy=True)
+            thumbnail = io.BytesIO(done.thumbnail)
+            _on_store(target.put, thumbnail_key, thumbnail, len(done.thumbnail), heavy=True)
         else:
             with open(path, "rb") as source:
-                _on_store(target.put, key, source, done.size)
+                _on_store(target.put, key, source, done.size, heavy=True)
     except StoreUnavailable:
         _forget_keys([key, thumbnail_key])
         raise StorageUnavailable() from None
@@ -179,7 +183,7 @@ def _forget_keys(keys) -> None:
             continue
         try:
             _on_store(store().delete, key)
-        except StoreUnavailable:
+        except (StoreUnavailable, StorageUnavailable):
             current_app.logger.warning("attachment %s left in the store (store down)", key)
 
 
@@ -256,25 +260,25 @@ def sweep_incoming(older_than: float, folder: str | None = None) -> int:
     return removed
 
 
+SWEEP_BATCH = 500  # uploads forgotten per pass at most
+
+
 def sweep(now=None) -> int:
-    """Delete uploads never sent within UNSENT_LIFETIME, files first; how many."""
+    """Delete uploads never sent within UNSENT_LIFETIME; how many. The rows go first
+    (a send that links one meanwhile finds it gone and is refused), then the bytes."""
     now = now or utcnow()
-    stale = db.session.execute(
-        select(Attachment.id, Attachment.key, Attachment.thumbnail_key).where(
-            Attachment.message_id.is_(None), Attachment.created_at < now - UNSENT_LIFETIME
-        )
-    ).all()
-    db.session.rollback()
-    for _, key, thumbnail_key in stale:
+    stale = select(Attachment.id).where(
+        Attachment.message_id.is_(None), Attachment.created_at < now - UNSENT_LIFETIME
+    )
+    with transaction() as session:
+        gone = session.execute(
+            delete(Attachment)
+            .where(Attachment.id.in_(stale.limit(SWEEP_BATCH)), Attachment.message_id.is_(None))
+            .returning(Attachment.key, Attachment.thumbnail_key)
+        ).all()
+    for key, thumbnail_key in gone:
         _forget_keys([key, thumbnail_key])
-    if stale:
-        with transaction() as session:
-            session.execute(
-                delete(Attachment).where(
-                    Attachment.id.in_([row.id for row in stale]), Attachment.message_id.is_(None)
-                )
-            )
-    return len(stale)
+    return len(gone)
 
 
 def files_of(user_id: int) -> tuple[list[int], list[str]]:

@@ -80,7 +80,7 @@ def send_message(user: User, data: object) -> dict:
             if stored is not None and stored.message_id is None:  # a retry: stored before
                 row = find_sent(connection, user, form.client_id)
         if row:
-            files = views_for([row[0]]).get(row[0]) if form.attachments else None
+            files = views_for([row[0]]).get(row[0])  # rare: a retry, files or not
             return stored_message_view(row, user, form.client_id, files)
     if stored is None:
         raise NotFound("No such room.")

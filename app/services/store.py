@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
@@ -316,12 +316,15 @@ def _link_on_sqlite(connection: Connection, message_id, attachments) -> list[dic
     if message_id is None or not attachments:
         return None
     for position, attachment_id in enumerate(attachments, start=1):
-        connection.execute(
+        linked = connection.execute(
             update(Attachment)
-            .where(Attachment.id == attachment_id)
+            .where(Attachment.id == attachment_id, Attachment.message_id.is_(None))
             .values(message_id=message_id, position=position)
             .execution_options(synchronize_session=False)
         )
+        if linked.rowcount != 1:  # taken by another send since the check: take it back
+            connection.execute(delete(Message).where(Message.id == message_id))
+            raise AttachmentsRefused()
     rows = connection.execute(
         select(
             Attachment.id,

@@ -22,14 +22,27 @@ SKEW = timedelta(seconds=5)  # the clocks of this process and the database's wri
 
 
 def start(app: Flask) -> None:
-    """Start the task the first time a socket connects (not for CLI commands)."""
+    """Start the tasks the first time a socket connects (not for CLI commands)."""
     if app.extensions.get("chat_housekeeping") is None:
         app.extensions["chat_housekeeping"] = socketio.start_background_task(_loop, app)
+        socketio.start_background_task(_files_loop, app)
+
+
+def _files_loop(app: Flask) -> None:
+    """A task of its own: a store that is slow or down never holds up the sockets'
+    housekeeping above."""
+    socketio.sleep(30)  # a first sweep soon after start
+    while True:
+        try:
+            with app.app_context():
+                sweep_files(app)
+        except Exception:
+            app.logger.exception("file housekeeping failed")
+        socketio.sleep(FILES_EVERY)
 
 
 def _loop(app: Flask) -> None:
     last_heartbeat = last_stats = last_revoked = time.monotonic()
-    last_files = time.monotonic() - FILES_EVERY + 30  # a first sweep soon after start
     revoked_since = datetime.now(UTC) - SKEW
     stats_every = app.config["CHAT_STATS_EVERY"]
     while True:
@@ -45,9 +58,6 @@ def _loop(app: Flask) -> None:
                 if time.monotonic() - last_heartbeat >= HEARTBEAT_EVERY:
                     last_heartbeat = time.monotonic()
                     beat_and_reap()
-                if time.monotonic() - last_files >= FILES_EVERY:
-                    last_files = time.monotonic()
-                    sweep_files(app)
                 if stats_every and time.monotonic() - last_stats >= stats_every:
                     last_stats = time.monotonic()
                     print(stats_line(app), flush=True)
@@ -80,11 +90,13 @@ def stats_line(app: Flask) -> str:
 def sweep_files(app: Flask) -> None:
     """Uploads never sent within a day go (rows and bytes); so do files a process that
     died mid-upload left half-written in the folder store (older than an hour)."""
+    from ..concurrency import off_the_loop
     from ..services.attachments import sweep, sweep_incoming
 
     sweep()
-    sweep_incoming(time.time() - 3600)
-    app.extensions["chat_attachment_store"].sweep_partial(time.time() - 3600)
+    an_hour_ago = time.time() - 3600
+    off_the_loop(sweep_incoming, an_hour_ago, app.config["UPLOAD_SCRATCH_DIR"])
+    off_the_loop(app.extensions["chat_attachment_store"].sweep_partial, an_hour_ago)
 
 
 def beat_and_reap() -> None:

@@ -591,3 +591,19 @@ def test_two_sends_racing_for_one_file_never_both_carry_it(app, files, connect, 
             )
             == 0
         )
+
+
+def test_an_animation_of_many_frames_on_a_large_canvas_is_415(app, files, customer):
+    """Each frame decodes at the full canvas: 50 frames of 1,500 × 1,500 would be 112
+    million pixels (450 MB) from a file of a few kilobytes."""
+    from app.models import Attachment
+
+    frames = [Image.new("P", (1500, 1500), n % 2) for n in range(50)]
+    for n, frame in enumerate(frames):
+        frame.putpixel((n, n), 1 - n % 2)
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], loop=0)
+    assert len(out.getvalue()) < 300_000
+    answer = files.up(customer, out.getvalue(), "spinner.gif")
+    assert answer.status_code == 415 and answer.json["error"]["code"] == "unsupported_type"
+    assert count(app, Attachment) == 0
