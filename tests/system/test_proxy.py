@@ -89,6 +89,10 @@ class Nginx:
         self.ports = ports
         self.prefix = Path(tempfile.mkdtemp(prefix="chat-nginx-"))
         (self.prefix / "tmp").mkdir()
+        # nginx's workers (not root) write large request bodies under tmp/body: they
+        # must be able to reach it (mkdtemp makes the folder its owner's alone).
+        self.prefix.chmod(0o755)
+        (self.prefix / "tmp").chmod(0o755)
         conf = (ROOT / "deploy" / "nginx.conf").read_text()
         conf = conf.replace("127.0.0.1:5001", f"127.0.0.1:{ports[0]}")
         conf = conf.replace("127.0.0.1:5002", f"127.0.0.1:{ports[1]}")
