@@ -72,6 +72,17 @@ class FolderStore:
         except OSError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
+    def keys_older_than(self, older_than: float) -> Iterator[str]:
+        """Every whole file's key written before `older_than` (a Unix time)."""
+        if not os.path.isdir(self.root):
+            return
+        for folder in os.scandir(self.root):
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder.path):
+                if not entry.name.startswith(".part-") and entry.stat().st_mtime < older_than:
+                    yield entry.name
+
     def sweep_partial(self, older_than: float) -> int:
         """Remove files left half-written by a process that died mid-upload."""
         removed = 0
@@ -159,6 +170,19 @@ class S3Store:
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except self._errors() as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def keys_older_than(self, older_than: float) -> Iterator[str]:
+        """Every object's key (without the prefix) last written before `older_than`."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""
+        )
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    if item["LastModified"].timestamp() < older_than:
+                        yield item["Key"].removeprefix(f"{self.prefix}/" if self.prefix else "")
         except self._errors() as exc:
             raise StoreUnavailable(str(exc)) from exc
 

@@ -281,6 +281,36 @@ def sweep(now=None) -> int:
     return len(gone)
 
 
+def sweep_orphans(older_than: float) -> int:
+    """Delete stored bytes that no row names, written before `older_than` (a Unix
+    time): what a process killed between writing a file and committing its row left.
+    How many. An hour's margin keeps an upload in progress safe."""
+    removed = 0
+    batch: list[str] = []
+
+    def settle(keys: list[str]) -> int:
+        named = set(
+            db.session.scalars(select(Attachment.key).where(Attachment.key.in_(keys)))
+        ) | set(
+            db.session.scalars(
+                select(Attachment.thumbnail_key).where(Attachment.thumbnail_key.in_(keys))
+            )
+        )
+        db.session.rollback()
+        orphans = [key for key in keys if key not in named]
+        _forget_keys(orphans)
+        return len(orphans)
+
+    for key in _on_store(lambda: list(store().keys_older_than(older_than))):
+        batch.append(key)
+        if len(batch) == 500:
+            removed += settle(batch)
+            batch = []
+    if batch:
+        removed += settle(batch)
+    return removed
+
+
 def files_of(user_id: int) -> tuple[list[int], list[str]]:
     """The files that go when this user does, as ids and stored keys: what they
     uploaded, and every file in their room's messages (the team's too)."""

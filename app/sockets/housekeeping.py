@@ -18,6 +18,7 @@ INTERVAL = 0.5  # seconds: a socket outlives its token by at most this much
 HEARTBEAT_EVERY = 5.0
 REVOKED_EVERY = 1.0  # seconds: a session ended by another process closes its sockets here
 FILES_EVERY = 300.0  # seconds: unsent uploads past their day, and half-written files
+ORPHANS_EVERY = 86400.0  # seconds: the whole store listed for bytes no row names
 SKEW = timedelta(seconds=5)  # the clocks of this process and the database's writers
 
 
@@ -32,10 +33,16 @@ def _files_loop(app: Flask) -> None:
     """A task of its own: a store that is slow or down never holds up the sockets'
     housekeeping above."""
     socketio.sleep(30)  # a first sweep soon after start
+    last_orphans = 0.0
     while True:
         try:
             with app.app_context():
                 sweep_files(app)
+                if time.monotonic() - last_orphans >= ORPHANS_EVERY or not last_orphans:
+                    last_orphans = time.monotonic()
+                    from ..services.attachments import sweep_orphans
+
+                    sweep_orphans(time.time() - 3600)
         except Exception:
             app.logger.exception("file housekeeping failed")
         socketio.sleep(FILES_EVERY)

@@ -607,3 +607,22 @@ def test_an_animation_of_many_frames_on_a_large_canvas_is_415(app, files, custom
     answer = files.up(customer, out.getvalue(), "spinner.gif")
     assert answer.status_code == 415 and answer.json["error"]["code"] == "unsupported_type"
     assert count(app, Attachment) == 0
+
+
+def test_bytes_no_row_names_are_swept_and_named_ones_kept(app, files, customer, each_store):
+    """A process killed between writing a file and committing its row leaves bytes
+    nobody can reach: the daily sweep removes them (here as if an hour had passed)."""
+    import time as clock
+
+    from app.attachments.storage import new_key
+    from app.services.attachments import sweep_orphans
+
+    kept = files.up(customer, picture(), "kept.png").json
+    orphan = new_key()
+    each_store.put(orphan, io.BytesIO(b"left by a killed process"), 24)
+    assert each_store.holds(orphan)
+    with app.app_context():
+        assert sweep_orphans(clock.time() + 10) == 1
+    assert not each_store.holds(orphan)
+    assert all(each_store.holds(k) for k in keys_in(app)) and len(keys_in(app)) == 2
+    assert files.get(customer, kept["url"]).status_code == 200
