@@ -161,6 +161,14 @@ def test_a_progress_bar_moves_and_a_too_large_file_is_refused_before_uploading(
     assert "That file is 21 MB; the limit is 20 MB." in chip.text_content()
     assert sent == [], "refused without uploading"
     chip.locator(".chip-remove").click()
+    # A type outside the server's CHAT_ATTACHMENT_TYPES (given to the page) is said too.
+    program = {"name": "setup.exe", "mimeType": "application/x-msdownload", "buffer": b"MZ" * 50}
+    customer.set_input_files("#attach-input", files=[program])
+    chip = customer.locator("#attachment-tray .chip.failed")
+    chip.wait_for(timeout=15000)
+    assert "Files of that type can't be sent" in chip.text_content()
+    assert sent == [], "refused without uploading"
+    chip.locator(".chip-remove").click()
 
     cdp = customer.context.new_cdp_session(customer)
     cdp.send("Network.enable")

@@ -27,15 +27,16 @@ export function humanSize(bytes) {
 }
 
 // What the server will refuse, said before uploading: the size, and a type that is
-// plainly not one of ours (the server judges the bytes; an unknown type is left to it).
-const KNOWN = /^(image\/(jpeg|png|gif|webp)|application\/pdf|text\/(plain|csv)|application\/(zip|x-zip-compressed|msword|vnd\.ms-excel|vnd\.ms-powerpoint|vnd\.openxmlformats-officedocument\..+|vnd\.oasis\.opendocument\..+))$/;
+// plainly not one of the server's (CHAT_ATTACHMENT_TYPES, on the composer). The server
+// judges the bytes; a type the browser does not know is left to it.
+const ALIASES = { "application/x-zip-compressed": "application/zip" }; // Windows' name for ZIP
 
-export function precheck(file, maxBytes) {
+export function precheck(file, maxBytes, types) {
   if (file.size > maxBytes) {
     return t("That file is %(size)s; the limit is %(limit)s.", { size: humanSize(file.size), limit: humanSize(maxBytes) });
   }
   if (file.size === 0) return t("That file is empty.");
-  if (file.type && !KNOWN.test(file.type)) {
+  if (file.type && types.size && !types.has(ALIASES[file.type] || file.type)) {
     return t("Files of that type can't be sent. Photos, PDF, text, Office files and ZIP can.");
   }
   return null;
@@ -56,8 +57,8 @@ export function uploadError(status, error) {
 
 // The files waiting in the composer until the message is sent.
 export class Tray {
-  constructor({ list, maxBytes, auth, onChange }) {
-    Object.assign(this, { list, maxBytes, auth, onChange });
+  constructor({ list, maxBytes, types, auth, onChange }) {
+    Object.assign(this, { list, maxBytes, types, auth, onChange });
     this.items = [];
   }
 
@@ -80,7 +81,7 @@ export class Tray {
       item.node = this.chip(item);
       this.items.push(item);
       this.list.append(item.node);
-      item.error = precheck(file, this.maxBytes);
+      item.error = precheck(file, this.maxBytes, this.types);
       if (item.error) this.show(item);
       else this.upload(item);
     }
@@ -148,7 +149,7 @@ export class Tray {
     item.bar.hidden = Boolean(item.error || item.attachment);
     item.status.textContent = item.error || (item.attachment ? t("Ready") : "");
     // Retry is for an upload that stopped; a file the server refused stays refused.
-    item.retry.hidden = !item.error || precheck(item.file, this.maxBytes) !== null;
+    item.retry.hidden = !item.error || precheck(item.file, this.maxBytes, this.types) !== null;
   }
 
   remove(item) {

@@ -478,6 +478,7 @@ export class Conversation {
     this.composer.tray = new Tray({
       list: $("attachment-tray"),
       maxBytes: Number(form.dataset.maxFile) || 20 * 1024 * 1024,
+      types: new Set((form.dataset.fileTypes || "").split(",").filter(Boolean)),
       auth,
       onChange: () => this.composer.updateCounter(),
     });
