@@ -232,6 +232,62 @@ def test_a_type_outside_the_list_is_415_whatever_its_name_says(app, files, custo
     assert answer.json["error"]["code"] == "unsupported_type"
 
 
+def form(*parts, boundary="b0undary", close=True) -> bytes:
+    """A multipart body by hand: each part (name, filename or None, bytes)."""
+    out = b""
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + data
+        out += b"\r\n"
+    return out + (f"--{boundary}--\r\n".encode() if close else b"")
+
+
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        (form(("file", "a.txt", b"one"), ("file", "b.txt", b"two")), "two files"),
+        (form(("note", None, b"just text")), "no file"),
+        (form(("file", "a.txt", b"cut off"), close=False), "the body ends mid-form"),
+        (form(*[("x", None, b"1")] * 11, ("file", "a.txt", b"hi")), "too many parts"),
+        (b"--b0undary\r\nContent-Type: text/plain\r\n\r\nno disposition\r\n", "broken part"),
+    ],
+    ids=["two-files", "no-file", "cut-off", "eleven-parts", "no-disposition"],
+)
+def test_a_form_without_exactly_one_file_is_refused_and_nothing_is_kept(
+    app, http, users, customer, body, why
+):
+    from app.models import Attachment
+
+    answer = http.post(
+        "/api/attachments",
+        data=body,
+        headers=bearer(users.token(customer)),
+        content_type="multipart/form-data; boundary=b0undary",
+    )
+    assert answer.status_code == 400, why
+    assert answer.json["error"]["code"] == "validation_error", why
+    assert count(app, Attachment) == 0
+    scratch = app.config["UPLOAD_SCRATCH_DIR"]
+    assert not os.path.isdir(scratch) or os.listdir(scratch) == [], why
+
+
+def test_a_file_beside_other_fields_is_taken(app, http, users, customer):
+    caption = ("caption", None, b"the lid " * 20_000)  # never kept
+    body = form(caption, ("file", "lid.txt", b"cracked"), ("x", None, b""))
+    answer = http.post(
+        "/api/attachments",
+        data=body,
+        headers=bearer(users.token(customer)),
+        content_type="multipart/form-data; boundary=b0undary",
+    )
+    assert answer.status_code == 201, answer.json
+    assert (answer.json["name"], answer.json["size"]) == ("lid.txt", 7)
+    got = http.get(answer.json["url"], headers=bearer(users.token(customer)))
+    assert got.data == b"cracked"
+
+
 def test_an_upload_budget_per_user(app, files, users, customer, monkeypatch):
     monkeypatch.setitem(app.config, "CHAT_UPLOAD_RATE_LIMIT", "2 per 3600 second")
     assert files.up(customer, b"1\n", "1.txt").status_code == 201
