@@ -15,6 +15,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
+MAIL_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 ASYNC_MODES = ("eventlet", "gevent")
 
 
@@ -231,6 +232,27 @@ class Config:
         self.CHAT_UPLOAD_BYTES_PER_HOUR = _positive_int(
             env, "CHAT_UPLOAD_BYTES_PER_HOUR", 200 * 1024 * 1024
         )
+        # Email (issue 22). No MAIL_URL: every email is written to MAIL_OUTBOX_DIR as an
+        # .eml file (listed at /dev/outbox). MAIL_URL: smtp://, smtp+starttls:// or
+        # smtps://user:password@host:port.
+        self.MAIL_URL = env.get("MAIL_URL", "").strip() or None
+        if self.MAIL_URL and self.MAIL_URL.split("://")[0] not in MAIL_SCHEMES:
+            raise ConfigError(f"MAIL_URL must start with one of {MAIL_SCHEMES}")
+        self.MAIL_OUTBOX_DIR = env.get("MAIL_OUTBOX_DIR") or str(INSTANCE_DIR / "outbox")
+        self.MAIL_FROM = env.get("MAIL_FROM", "Support <support@localhost>")
+        self.MAIL_INBOUND_DOMAIN = env.get("MAIL_INBOUND_DOMAIN", "").strip() or None
+        # The address customers reach the app at: the links in emails.
+        here = f"http://{env.get('HOST', '127.0.0.1')}:{env.get('PORT', '5000')}"
+        self.PUBLIC_URL = (env.get("PUBLIC_URL") or here).rstrip("/")
+        # An agent's reply the customer has not seen is emailed after this many seconds
+        # with no socket of theirs open.
+        self.CHAT_EMAIL_DELAY = _positive_int(env, "CHAT_EMAIL_DELAY", 120)
+        # Jobs (emails, delayed checks): Huey, in Redis with REDIS_URL, else in a SQLite
+        # file. `python wsgi.py` runs them itself unless CHAT_JOBS_IN_PROCESS=0 (then
+        # `flask --app wsgi worker` does).
+        self.CHAT_JOBS_IN_PROCESS = env.get("CHAT_JOBS_IN_PROCESS", "1") not in ("0", "false", "")
+        self.CHAT_JOBS_NAME = env.get("CHAT_JOBS_NAME", "chat")
+        self.JOBS_SQLITE_PATH = env.get("JOBS_SQLITE_PATH") or self.default_jobs_path()
         self.ASYNC_MODE = env.get("ASYNC_MODE", "eventlet")
         if self.ASYNC_MODE not in ASYNC_MODES:
             raise ConfigError(f"ASYNC_MODE must be one of {ASYNC_MODES}, got {self.ASYNC_MODE!r}")
@@ -249,6 +271,9 @@ class Config:
 
     def default_secret(self, name: str) -> str:
         return _instance_secret(name)
+
+    def default_jobs_path(self) -> str:
+        return str(INSTANCE_DIR / "jobs.sqlite3")
 
 
 def _normalise_db_url(url: str) -> str:
@@ -273,6 +298,10 @@ class TestingConfig(Config):
 
     def default_secret(self, name: str) -> str:
         return f"testing-{name}-not-secret-0123456789abcdef"
+
+    def default_jobs_path(self) -> str:
+        # Each app of the tests has a queue of its own.
+        return os.path.join(tempfile.mkdtemp(prefix="chat-jobs-"), "jobs.sqlite3")
 
 
 class ProductionConfig(Config):

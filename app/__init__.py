@@ -74,6 +74,9 @@ def register_extensions(app: Flask) -> None:
     app.extensions["chat_send_slots"] = Slots(
         max(1, pool_size - app.config["DATABASE_POOL_RESERVED"])
     )
+    from .jobs import init_jobs
+
+    init_jobs(app)  # emails and delayed checks (Huey: Redis or a SQLite file)
     app.extensions["chat_in_flight"] = InFlight()
     app.extensions["chat_admission"] = Admission(
         app.config["CHAT_SHED_AFTER"], app.config["CHAT_SENDS_ALWAYS_ADMITTED"]
@@ -92,6 +95,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(widget.bp)
+    from .mail import pages as email_pages
+
+    app.register_blueprint(email_pages.bp)
     from .widget import demo
 
     app.register_blueprint(demo.bp)

@@ -1,4 +1,5 @@
-"""Commands: `flask --app wsgi create-admin`, `demo-accounts`, `seed-scale` and `sites`."""
+"""Commands: `flask --app wsgi create-admin`, `demo-accounts`, `seed-scale`, `sites` and
+`worker`."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo_accounts)
     app.cli.add_command(seed_scale)
     app.cli.add_command(sites)
+    app.cli.add_command(worker)
 
 
 @click.command("create-admin")
@@ -244,3 +246,23 @@ def sites_remove(key: str) -> None:
     except ChatError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Removed {key}.")
+
+
+@click.command("worker")
+@click.option("--threads", default=4, show_default=True, help="jobs run at once")
+@with_appcontext
+def worker(threads: int) -> None:
+    """Run the jobs (emails, delayed checks) in a process of their own: Huey's consumer.
+
+    For several web processes: give each CHAT_JOBS_IN_PROCESS=0 and run one or more
+    workers beside them. It needs REDIS_URL: the queue, and which sockets are open,
+    are shared through Redis."""
+    app = current_app
+    if not app.config["REDIS_URL"]:
+        raise click.ClickException(
+            "flask worker needs REDIS_URL (the queue and who is online are shared there). "
+            "Without it, `python wsgi.py` runs the jobs itself."
+        )
+    jobs = app.extensions["chat_jobs"]
+    click.echo(f"Jobs worker: {threads} threads, queue {app.config['CHAT_JOBS_NAME']!r} in Redis")
+    jobs.huey.create_consumer(workers=threads, worker_type="thread", periodic=True).run()

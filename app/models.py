@@ -74,6 +74,11 @@ class User(db.Model):
     # They have no password of ours (`password_hash` is "!", which matches nothing).
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id"), default=None)
     external_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    # The language emails to them are written in ("en", "ko"): the one their last
+    # login or sign-up was made in. None: English.
+    locale: Mapped[str | None] = mapped_column(String(8), default=None)
+    # When they unsubscribed from emails about their conversation (None: they get them).
+    emails_off_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     site: Mapped[Site | None] = relationship(lazy="select")
 
@@ -139,6 +144,13 @@ class ChatRoom(db.Model):
     last_message_id: Mapped[int | None] = mapped_column(default=None)
     admin_unread: Mapped[int] = mapped_column(default=0, server_default="0")
     customer_unread: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Emails to the customer (services/notify.py): the last message an email covered,
+    # and until when a job has claimed the room to send the next one (a job killed
+    # mid-send leaves the claim to run out; another job then sends).
+    emailed_through_id: Mapped[int | None] = mapped_column(default=None)
+    email_claimed_until: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
 
     customer: Mapped[User] = relationship(lazy="joined", innerjoin=True)
 

@@ -137,6 +137,9 @@ def serve(app: Flask, socketio: SocketIO) -> None:
     host, port = app.config["HOST"], app.config["PORT"]
     mode = socketio.server.eio.async_mode
     log = app.config["ENV_NAME"] == "development"
+    from .jobs import start_in_process
+
+    start_in_process(app)  # unless CHAT_JOBS_IN_PROCESS=0 (then `flask worker` runs them)
     try:
         if mode == "eventlet":
             _serve_eventlet(app, socketio, host, port, log)

@@ -109,6 +109,7 @@ def clean_tables(app):
     if "chat_windows" in app.extensions:
         app.extensions["chat_windows"] = MemoryWindows()
     limiter.reset()
+    app.extensions["chat_jobs"].huey.flush()  # no job of this test runs in the next
     app.extensions["chat_typing_gate"] = TypingGate(schedule=run_later)
 
 

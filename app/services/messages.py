@@ -10,7 +10,7 @@ from ..errors import Forbidden, NotFound, ValidationError
 from ..extensions import db
 from ..models import ChatRoom, Message, RoomEvent, User, utcnow
 from ..serving import admitted
-from . import events
+from . import events, notify
 from .access import visible_to
 from .attachments import views_for
 from .inbox import room_summary
@@ -92,6 +92,8 @@ def send_message(user: User, data: object) -> dict:
     if stored.created:
         events.room_created(admin_room)
     events.message_sent(message, stored.customer_id, admin_room)
+    if user.is_admin:  # a reply: emailed later if the customer has not seen it
+        notify.customer_email_due_at(stored.room_id)
     if stored.reopened:  # rare: the room and the team's thread line, in a transaction of their own
         with transaction():
             line = record_status(stored.room_id, user, "open", after_message_id=stored.message_id)

@@ -64,3 +64,7 @@ def _announce_customer(user_id: int, online: bool) -> None:
     room = admin_view_of_own_room(user_id)
     if room is not None:
         events.room_changed(room)
+        if not online:  # replies they have not seen may now be emailed
+            from .notify import customer_left
+
+            customer_left(room["id"])

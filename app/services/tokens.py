@@ -58,12 +58,27 @@ def start_session(user: User, access_expires: timedelta | None = None) -> dict:
         session.add(
             TokenFamily(id=family, user_id=user.id, refresh_jti=refresh_jti, expires_at=expires)
         )
+        language = _request_language()
+        if language is not None and user.locale != language:  # emails come in this language
+            session.execute(update(User).where(User.id == user.id).values(locale=language))
     return {
         "access_token": mint_access_token(user, family, access_expires),
         "refresh_token": _mint_refresh_token(user.id, family, refresh_jti),
         "token_type": "Bearer",
         "expires_in": access_lifetime(),
     }
+
+
+def _request_language() -> str | None:
+    """The language of the page or API request that logs the user in (None outside
+    one)."""
+    from flask import has_request_context
+
+    if not has_request_context():
+        return None
+    from ..i18n import current_language
+
+    return current_language()
 
 
 def mint_access_token(user: User, family: str, expires: timedelta | None = None) -> str:

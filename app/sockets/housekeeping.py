@@ -27,6 +27,9 @@ def start(app: Flask) -> None:
     if app.extensions.get("chat_housekeeping") is None:
         app.extensions["chat_housekeeping"] = socketio.start_background_task(_loop, app)
         socketio.start_background_task(_files_loop, app)
+        from ..jobs import start_in_process
+
+        start_in_process(app)  # `flask run`: no serve() started it
 
 
 def _files_loop(app: Flask) -> None:
