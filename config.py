@@ -241,6 +241,14 @@ class Config:
         self.MAIL_OUTBOX_DIR = env.get("MAIL_OUTBOX_DIR") or str(INSTANCE_DIR / "outbox")
         self.MAIL_FROM = env.get("MAIL_FROM", "Support <support@localhost>")
         self.MAIL_INBOUND_DOMAIN = env.get("MAIL_INBOUND_DOMAIN", "").strip() or None
+        # Customers' replies by email (`flask --app wsgi mail-inbound`): the largest
+        # email taken (files come base64-encoded, a third larger), and emails per room.
+        self.CHAT_INBOUND_MAX_BYTES = _positive_int(env, "CHAT_INBOUND_MAX_BYTES", 30 * 1024 * 1024)
+        self.CHAT_INBOUND_RATE_LIMIT = as_limiter_string(
+            parse_rate_limit(
+                env.get("CHAT_INBOUND_RATE_LIMIT", "30/3600"), "CHAT_INBOUND_RATE_LIMIT"
+            )
+        )
         # The address customers reach the app at: the links in emails.
         here = f"http://{env.get('HOST', '127.0.0.1')}:{env.get('PORT', '5000')}"
         self.PUBLIC_URL = (env.get("PUBLIC_URL") or here).rstrip("/")

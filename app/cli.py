@@ -1,5 +1,5 @@
-"""Commands: `flask --app wsgi create-admin`, `demo-accounts`, `seed-scale`, `sites` and
-`worker`."""
+"""Commands: `flask --app wsgi create-admin`, `demo-accounts`, `seed-scale`, `sites`,
+`worker` and `mail-inbound`."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_scale)
     app.cli.add_command(sites)
     app.cli.add_command(worker)
+    app.cli.add_command(mail_inbound)
 
 
 @click.command("create-admin")
@@ -266,3 +267,40 @@ def worker(threads: int) -> None:
     jobs = app.extensions["chat_jobs"]
     click.echo(f"Jobs worker: {threads} threads, queue {app.config['CHAT_JOBS_NAME']!r} in Redis")
     jobs.huey.create_consumer(workers=threads, worker_type="thread", periodic=True).run()
+
+
+@click.command("mail-inbound")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=2525, show_default=True, type=int)
+@with_appcontext
+def mail_inbound(host: str, port: int) -> None:
+    """Take customers' replies by email: an SMTP server (aiosmtpd) for
+    MAIL_INBOUND_DOMAIN. Point the domain's MX (or a relay) here. With REDIS_URL the
+    posted replies reach the inbox live."""
+    import signal
+    import threading
+
+    from aiosmtpd.controller import Controller
+    from flask.cli import ScriptInfo
+
+    from .mail.inbound import Handler
+
+    # The app object itself: the handler runs on the SMTP server's threads, outside
+    # this command's context (ScriptInfo hands back the app `--app` loaded).
+    app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+    if not app.config["MAIL_INBOUND_DOMAIN"]:
+        raise click.ClickException("mail-inbound needs MAIL_INBOUND_DOMAIN (the reply addresses')")
+    controller = Controller(
+        Handler(app),
+        hostname=host,
+        port=port,
+        data_size_limit=app.config["CHAT_INBOUND_MAX_BYTES"],
+        server_hostname=app.config["MAIL_INBOUND_DOMAIN"],
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    controller.start()
+    click.echo(f"Taking mail for @{app.config['MAIL_INBOUND_DOMAIN']} on {host}:{port}", err=True)
+    stop.wait()
+    controller.stop()

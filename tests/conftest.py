@@ -22,6 +22,8 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 # Uploaded files of the tests (and of the servers they start) go to a folder of their
 # own, never to instance/attachments/.
 os.environ.setdefault("ATTACHMENT_DIR", tempfile.mkdtemp(prefix="chat-test-attachments-"))
+# So do their emails written to an outbox (no MAIL_URL): never instance/outbox/.
+os.environ.setdefault("MAIL_OUTBOX_DIR", tempfile.mkdtemp(prefix="chat-test-outbox-"))
 # The in-process app runs without a message queue (Flask-SocketIO's test client needs
 # that); tests that start several server processes hand REDIS_URL to them.
 REDIS_URL = os.environ.pop("REDIS_URL", "")

@@ -57,6 +57,12 @@ class LiveServer:
         }
         if "REDIS_URL" not in env:
             self.env.pop("REDIS_URL", None)
+        # Its job queue is its own (kept across a restart of this server), unless the
+        # test names one that several processes share.
+        self.env.setdefault(
+            "JOBS_SQLITE_PATH", os.path.join(tempfile.mkdtemp(prefix="chat-jobs-"), "jobs.sqlite3")
+        )
+        self.env.setdefault("CHAT_JOBS_NAME", f"test-{self.port}")
         self.log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
         self.process: subprocess.Popen | None = None
         self.clients: list[socketio.Client] = []

@@ -27,14 +27,16 @@ def free_port() -> int:
 
 
 class HoldingMailbox(Mailbox):
-    """Mailbox that answers DATA only once `<maildir>.hold` is gone."""
+    """Mailbox that answers RCPT TO only once `<maildir>.hold` is gone: a sender held
+    there is in the middle of its SMTP session, before the message is handed over."""
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         hold = str(self.mail_dir).rstrip("/") + ".hold"
-        Path(hold + ".seen").touch()  # a send has reached DATA
+        Path(hold + ".seen").touch()  # a send is in progress
         while os.path.exists(hold):
             await asyncio.sleep(0.05)
-        return await super().handle_DATA(server, session, envelope)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
 
 class SMTPServer:

@@ -16,8 +16,6 @@ queue's.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 from email.headerregistry import Address
@@ -269,11 +267,10 @@ def user_of_unsubscribe_token(token: str) -> int | None:
 
 def reply_token(room_id: int) -> str:
     """`<room>-<20 hex digits of an HMAC>`: lower case only, as mail servers may fold an
-    address's local part."""
-    mac = hmac.new(
-        current_app.config["SECRET_KEY"].encode(), f"reply:{room_id}".encode(), hashlib.sha256
-    )
-    return f"{room_id}-{mac.hexdigest()[:20]}"
+    address's local part (checked by app/mail/inbound.py)."""
+    from ..mail.inbound import token_of
+
+    return f"{room_id}-{token_of(room_id, current_app.config['SECRET_KEY'])}"
 
 
 def unsubscribe(user_id: int) -> bool:

@@ -194,3 +194,35 @@ def test_smtp_refusing_for_ten_seconds_then_back_delivers_each_due_email_once(
         )
     finally:
         server.stop()
+
+
+def test_without_mail_url_emails_go_to_the_outbox_shown_to_admins_only(
+    app, tmp_path, monkeypatch, work, users, connect, customer, admin
+):
+    from tests.integration.test_pages import log_in
+
+    outbox = tmp_path / "outbox"
+    monkeypatch.setitem(app.config, "MAIL_URL", None)
+    monkeypatch.setitem(app.config, "MAIL_OUTBOX_DIR", str(outbox))
+    monkeypatch.setitem(app.config, "CHAT_EMAIL_DELAY", DELAY)
+    conversation(connect, customer, admin, "<b>Not bold</b> & kept as text")
+    deadline = time.monotonic() + 20
+    while not list(outbox.glob("*.eml")) and time.monotonic() < deadline:
+        work()
+        time.sleep(0.1)
+    [eml] = list(outbox.glob("*.eml"))
+    name = eml.name
+    as_admin, as_customer, anonymous = app.test_client(), app.test_client(), app.test_client()
+    log_in(as_admin, admin)
+    log_in(as_customer, customer)
+    listing = as_admin.get("/dev/outbox")
+    assert listing.status_code == 200 and name in listing.get_data(as_text=True)
+    shown = as_admin.get(f"/dev/outbox/{name}").get_data(as_text=True)
+    assert "&lt;b&gt;Not bold&lt;/b&gt;" in shown and "<b>Not bold</b>" not in shown
+    assert "sandbox" in shown  # the HTML part is shown in a frame that runs nothing
+    for client in (as_customer, anonymous):
+        assert client.get("/dev/outbox").status_code == 404
+        assert client.get(f"/dev/outbox/{name}").status_code == 404
+    assert as_admin.get("/dev/outbox/..%2F..%2Fetc%2Fpasswd").status_code == 404
+    monkeypatch.setitem(app.config, "MAIL_URL", "smtp://127.0.0.1:1")
+    assert as_admin.get("/dev/outbox").status_code == 404  # real mail: no outbox page
