@@ -34,6 +34,7 @@ class Jobs:
     huey: Huey
     check_room: object  # Huey's task: check_room.schedule(args=(room_id,), delay=…)
     sweep: object
+    alert_agents: object
 
 
 def init_jobs(app: Flask) -> Jobs:
@@ -50,28 +51,41 @@ def init_jobs(app: Flask) -> Jobs:
         with app.app_context():
             return notify.check_room(room_id).result
 
+    @huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=RETRY_BACKOFF)
+    def alert_agents(room_ids: list[int]) -> str:
+        from .services import alerts
+
+        with app.app_context():
+            return alerts.alert_agents(room_ids)
+
+    jobs = Jobs(huey, check_room, None, alert_agents)
+
     @huey.periodic_task(crontab(minute="*"))
     def sweep() -> int:
-        return sweep_now(app, huey, check_room)
+        return sweep_now(app, jobs)
 
     @huey.on_startup()
     def sweep_at_start() -> None:  # Huey's consumer: each worker, as it starts
-        sweep_now(app, huey, check_room)
+        sweep_now(app, jobs)
 
-    jobs = Jobs(huey, check_room, sweep)
+    jobs.sweep = sweep
     app.extensions["chat_jobs"] = jobs
     return jobs
 
 
-def sweep_now(app: Flask, huey: Huey, check_room) -> int:
-    """Queue a check for every room the database says may owe its customer an email."""
-    from .services import notify
+def sweep_now(app: Flask, jobs: Jobs) -> int:
+    """Queue a check for every room the database says may owe its customer an email,
+    and one alert job for the rooms whose customers may be waiting for an agent."""
+    from .services import alerts, notify
 
     with app.app_context():
         rooms = notify.sweep()
+        waiting = alerts.due_rooms()
     for room_id in rooms:
-        check_room(room_id)
-    return len(rooms)
+        jobs.check_room(room_id)
+    if waiting:
+        jobs.alert_agents(waiting)
+    return len(rooms) + len(waiting)
 
 
 def run_pending(jobs: Jobs, now: datetime | None = None) -> int:
@@ -98,7 +112,7 @@ def run_in_process(app: Flask) -> None:
         try:
             if time.monotonic() - last_sweep >= SWEEP_EVERY:
                 last_sweep = time.monotonic()
-                sweep_now(app, jobs.huey, jobs.check_room)
+                sweep_now(app, jobs)
             run_pending(jobs)
         except Exception:
             app.logger.exception("jobs: the runner's turn failed")

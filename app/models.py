@@ -79,6 +79,8 @@ class User(db.Model):
     locale: Mapped[str | None] = mapped_column(String(8), default=None)
     # When they unsubscribed from emails about their conversation (None: they get them).
     emails_off_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # An agent's choice: no email when customers wait while no agent is online.
+    alert_emails_off: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
     site: Mapped[Site | None] = relationship(lazy="select")
 
@@ -149,6 +151,12 @@ class ChatRoom(db.Model):
     # mid-send leaves the claim to run out; another job then sends).
     emailed_through_id: Mapped[int | None] = mapped_column(default=None)
     email_claimed_until: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
+    # The same for the agents' alert: the last customer message an alert covered, and
+    # the claim of the job sending it.
+    agents_alerted_through_id: Mapped[int | None] = mapped_column(default=None)
+    agents_claimed_until: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), default=None
     )
 

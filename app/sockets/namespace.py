@@ -22,6 +22,7 @@ from ..models import User
 from ..registry import Connection, Identity, TooManySockets, current_registry
 from ..services import events, presence
 from ..services.activity import mark_read, typing
+from ..services.alerts import set_alert_emails
 from ..services.canned import delete_canned, list_canned, save_canned
 from ..services.inbox import inbox_counts, list_rooms
 from ..services.limits import check_event_rate
@@ -267,6 +268,10 @@ class ChatNamespace(Namespace):
     def on_remove_site(self, user: User, payload: object) -> dict:
         remove_site_for_team(user, payload)
         return {}
+
+    @acknowledged
+    def on_set_alert_emails(self, user: User, payload: object) -> dict:
+        return set_alert_emails(user, payload)
 
 
 def register_namespaces(app) -> None:

@@ -91,7 +91,9 @@ def render_page(template: str, role: str):
     if user.role != role:
         response = redirect(url_for("web.index"))
     else:
-        page = render_template(template, user=user_view(user), logout_form=LogoutForm())
+        page = render_template(
+            template, user=user_view(user), account=user, logout_form=LogoutForm()
+        )
         response = make_response(page)
         response.headers["Cache-Control"] = "no-store"  # private conversations
     return with_new_pair(response, new_pair)

@@ -58,6 +58,7 @@ def payload_for(event, world):
         "add_site": {"name": "Another shop", "origins": ["https://other.example"]},
         "rotate_site_secret": {"site_key": world["site"]},
         "remove_site": {"site_key": world["site"]},
+        "set_alert_emails": {"on": False},
     }[event]
 
 
@@ -82,6 +83,8 @@ SOCKET_MATRIX = {
     "add_site": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
     "rotate_site_secret": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
     "remove_site": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
+    # an agent's own waiting-customer emails
+    "set_alert_emails": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
 }
 SOCKET_CASES = [
     (e, actor, outcome) for e, row in SOCKET_MATRIX.items() for actor, outcome in row.items()

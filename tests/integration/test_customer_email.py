@@ -39,7 +39,7 @@ def sweep(app):
     from app.jobs import run_pending, sweep_now
 
     jobs = app.extensions["chat_jobs"]
-    sweep_now(app, jobs.huey, jobs.check_room)
+    sweep_now(app, jobs)
     run_pending(jobs)
 
 

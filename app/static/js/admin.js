@@ -390,6 +390,15 @@ $("alerts-sound").addEventListener("change", (event) => {
 window.addEventListener("storage", showAlertSettings); // another tab changed them
 showAlertSettings();
 
+// Emails when customers wait while nobody is online: the agent's own, kept on the server.
+const alertsEmail = $("alerts-email");
+alertsEmail.checked = alertsEmail.dataset.on === "true";
+alertsEmail.addEventListener("change", async () => {
+  const wanted = alertsEmail.checked;
+  const answer = await call(socket, "set_alert_emails", { on: wanted });
+  if (!answer.ok) alertsEmail.checked = !wanted; // not saved: show what holds
+});
+
 // Keyboard shortcuts (listed behind "?"): none fire while typing in a field.
 function moveBy(step) {
   const ordered = [...rooms.values()].sort(compareRooms);
