@@ -26,6 +26,7 @@ RETRIES = 10
 RETRY_DELAY = 5
 RETRY_BACKOFF = 2
 RUNNER_IDLE = 0.5  # seconds between looks at the queue when it is empty
+SETTINGS_EVERY = 5.0  # seconds between refreshes of the team's settings in the server
 SWEEP_EVERY = 15.0  # seconds between the server's own sweeps (Huey's consumer: a minute)
 
 
@@ -35,6 +36,7 @@ class Jobs:
     check_room: object  # Huey's task: check_room.schedule(args=(room_id,), delay=…)
     sweep: object
     alert_agents: object
+    auto_reply: object
 
 
 def init_jobs(app: Flask) -> Jobs:
@@ -58,7 +60,14 @@ def init_jobs(app: Flask) -> Jobs:
         with app.app_context():
             return alerts.alert_agents(room_ids)
 
-    jobs = Jobs(huey, check_room, None, alert_agents)
+    @huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=RETRY_BACKOFF)
+    def auto_reply(room_id: int, message_id: int) -> str:
+        from .services import availability
+
+        with app.app_context():
+            return availability.auto_reply(room_id, message_id)
+
+    jobs = Jobs(huey, check_room, None, alert_agents, auto_reply)
 
     @huey.periodic_task(crontab(minute="*"))
     def sweep() -> int:
@@ -105,11 +114,16 @@ def run_in_process(app: Flask) -> None:
     """The server's own job runner (a background task): the sweep at once and every
     SWEEP_EVERY seconds, and the queue every RUNNER_IDLE seconds."""
     from .extensions import socketio
+    from .services import availability
 
     jobs = app.extensions["chat_jobs"]
-    last_sweep = 0.0
+    last_sweep = last_settings = 0.0
     while True:
         try:
+            if time.monotonic() - last_settings >= SETTINGS_EVERY:
+                last_settings = time.monotonic()
+                with app.app_context():
+                    availability.load()  # the send path's copy of hours and away text
             if time.monotonic() - last_sweep >= SWEEP_EVERY:
                 last_sweep = time.monotonic()
                 sweep_now(app, jobs)

@@ -295,3 +295,14 @@ class TokenFamily(db.Model):
 
     def __repr__(self) -> str:
         return f"<TokenFamily {self.id} of user {self.user_id}>"
+
+
+class TeamSetting(db.Model):
+    """The team's settings, one JSON value per key: business hours and the away
+    message (services/availability.py)."""
+
+    __tablename__ = "team_settings"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)  # JSON
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -78,6 +78,7 @@ TEST_LIMITS = {
     "LOGIN_THROTTLE_DELAY": "0",  # test_throttling.py checks the delay on its own
 }
 TABLES = (
+    "team_settings",
     "canned_replies",
     "token_families",
     "room_events",

@@ -337,6 +337,128 @@ def take(browser, live, out: Path, scheme: str) -> list[Path]:
     return written
 
 
+def take_away(browser, live, out: Path, scheme: str) -> list[Path]:
+    """The away state: the inbox's Business hours, and a customer told the team is away
+    (today closed, back tomorrow at 09:00 in Seoul), with the automatic reply."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    written = []
+    agent = live.client(live.login(ADMIN[0], ADMIN[2])["access_token"])
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Seoul")).date().isoformat()
+    week = {
+        d: [["09:00", "12:00"], ["13:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")
+    }
+    week["sat"] = [["10:00", "14:00"]]
+    hours = {"timezone": "Asia/Seoul", "week": week, "closed": [today]}
+    agent.call("save_team_settings", {"hours": hours, "away_message": None}, namespace="/chat")
+    agent.disconnect()
+    for lang, locale in (("en", "en-US"), ("ko", "ko-KR")):
+        context = browser.new_context(viewport=DESKTOP, color_scheme=scheme, locale=locale)
+        inbox = context.new_page()
+        inbox.goto(live.url + "/login")
+        inbox.fill("input[name=email]", ADMIN[0])
+        inbox.fill("input[name=password]", ADMIN[2])
+        inbox.click("button[type=submit]")
+        inbox.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+        inbox.click("#settings-hours")
+        inbox.wait_for_selector("#hours-dialog[open]")
+        inbox.wait_for_timeout(400)
+        path = out / f"inbox-hours{'-ko' if lang == 'ko' else ''}-desktop-{scheme}.png"
+        inbox.screenshot(path=str(path))
+        written.append(path)
+        context.close()
+    time.sleep(6)  # the server's copy of the hours is refreshed every 5 s
+    for lang, locale, email, name in (
+        ("en", "en-US", f"away-{scheme}@example.com", "Mina Park"),
+        ("ko", "ko-KR", f"away-ko-{scheme}@example.com", "박민아"),
+    ):
+        live.register_and_login(email, name)
+        for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            context = browser.new_context(
+                viewport=viewport, color_scheme=scheme, locale=locale, timezone_id="Asia/Seoul"
+            )
+            page = context.new_page()
+            page.goto(live.url + "/login")
+            page.fill("input[name=email]", email)
+            page.fill("input[name=password]", "correct horse battery")
+            page.click("button[type=submit]")
+            page.wait_for_selector("#away-banner:not([hidden])", timeout=15000)
+            if width == "desktop":
+                page.wait_for_selector("#composer-send:not([disabled])", timeout=15000)
+                text = (
+                    "Is the Hario kettle back in stock?"
+                    if lang == "en"
+                    else "하리오 주전자 재입고됐나요?"
+                )
+                page.fill("#composer-input", text)
+                page.press("#composer-input", "Enter")
+            page.locator("#message-list .message").nth(1).wait_for(timeout=15000)
+            page.wait_for_timeout(400)
+            path = out / f"customer-away-{lang}-{width}-{scheme}.png"
+            page.screenshot(path=str(path))
+            written.append(path)
+            context.close()
+    return written
+
+
+def take_emails(browser, outbox: Path, out: Path, scheme: str) -> list[Path]:
+    """The emails the app wrote (a reply in English and in Korean, and the agents'
+    alert), their HTML rendered in Chromium."""
+    from email import policy
+    from email.parser import BytesParser
+
+    wanted = {}
+    for file in sorted(outbox.glob("*.eml")):
+        message = BytesParser(policy=policy.default).parsebytes(file.read_bytes())
+        kind = "alert" if message["Message-ID"].startswith("<alert-") else "reply"
+        name = f"email-{kind}-{message['Content-Language']}"
+        wanted.setdefault(name, message.get_body(preferencelist=("html",)).get_content())
+    for name in ("email-reply-en", "email-reply-ko"):
+        assert name in wanted, f"no {name} in the outbox"
+    assert any(n.startswith("email-alert-") for n in wanted), "no alert in the outbox"
+    written = []
+    for name, html in wanted.items():
+        assert html is not None, f"no {name} in the outbox"
+        context = browser.new_context(viewport={"width": 640, "height": 720}, color_scheme=scheme)
+        page = context.new_page()
+        page.set_content(html)
+        path = out / f"{name}-{scheme}.png"
+        page.screenshot(path=str(path), full_page=True)
+        written.append(path)
+        context.close()
+    return written
+
+
+def korean_reply(live: LiveServer) -> None:
+    """A Korean customer who left gets the agent's reply by email, in Korean."""
+    password = "correct horse battery"
+    email = "minji@example.com"
+    requests.post(
+        live.url + "/api/auth/register",
+        json={"email": email, "password": password, "name": "김민지"},
+        timeout=10,
+    )
+    token = requests.post(
+        live.url + "/api/auth/login",
+        json={"email": email, "password": password},
+        headers={"Accept-Language": "ko"},
+        timeout=10,
+    ).json()["access_token"]
+    customer = live.client(token)
+    ack = customer.call(
+        "send_message", {"body": "주문한 찻잔 세트가 아직 안 왔어요."}, namespace="/chat"
+    )
+    customer.disconnect()
+    agent = live.client(live.login(ADMIN[0], ADMIN[2])["access_token"])
+    reply = {
+        "room_id": ack["message"]["room_id"],
+        "body": "확인해 보니 오늘 출발했습니다. 내일 도착 예정이에요!",
+    }
+    agent.call("send_message", reply, namespace="/chat")
+    agent.disconnect()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
@@ -350,17 +472,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         database_url = f"sqlite:///{folder}/screenshots.db"
         migrate(database_url)
-        live = LiveServer(database_url, "eventlet", CHAT_RATE_LIMIT="1000/10").start()
+        outbox = Path(folder) / "outbox"
+        live = LiveServer(
+            database_url,
+            "eventlet",
+            CHAT_RATE_LIMIT="1000/10",
+            CHAT_EMAIL_DELAY="1",
+            MAIL_OUTBOX_DIR=str(outbox),
+        ).start()
         shop = Shop(live.url)
         try:
             site = register_shop(database_url, shop.origin)
             seed(live)
             seed_shoppers(live, site)
+            korean_reply(live)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 for scheme in ("light", "dark"):
                     for path in take(browser, live, out, scheme) + take_widget(
                         browser, shop, site, out, scheme
+                    ):
+                        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+                # Every page is closed: the agents' alert goes out within the sweep's 15 s.
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not any(
+                    b"<alert-" in f.read_bytes() for f in outbox.glob("*.eml")
+                ):
+                    time.sleep(0.5)
+                for scheme in ("light", "dark"):
+                    for path in take_emails(browser, outbox, out, scheme) + take_away(
+                        browser, live, out, scheme
                     ):
                         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
                 browser.close()

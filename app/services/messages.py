@@ -10,7 +10,7 @@ from ..errors import Forbidden, NotFound, ValidationError
 from ..extensions import db
 from ..models import ChatRoom, Message, RoomEvent, User, utcnow
 from ..serving import admitted
-from . import events, notify
+from . import availability, events, notify
 from .access import visible_to
 from .attachments import views_for
 from .inbox import room_summary
@@ -94,6 +94,8 @@ def send_message(user: User, data: object) -> dict:
     events.message_sent(message, stored.customer_id, admin_room)
     if user.is_admin:  # a reply: emailed later if the customer has not seen it
         notify.customer_email_due_at(stored.room_id)
+    elif availability.away_now():  # the team is away: an automatic reply, as a job
+        availability.reply_when_away(stored.room_id, stored.message_id)
     if stored.reopened:  # rare: the room and the team's thread line, in a transaction of their own
         with transaction():
             line = record_status(stored.room_id, user, "open", after_message_id=stored.message_id)

@@ -129,13 +129,17 @@ def sweep(limit: int = SWEEP_BATCH) -> list[int]:
 
 def _due(room: ChatRoom):
     """The room's replies the customer has not seen and no email covered, oldest first."""
+    from .availability import BOT_EMAIL
+
     after = func.coalesce(room.customer_read_id, 0), func.coalesce(room.emailed_through_id, 0)
+    bot = select(User.id).where(User.email == BOT_EMAIL).scalar_subquery()
     return db.session.scalars(
         select(Message)
         .where(
             Message.room_id == room.id,
             Message.internal.is_(false()),
             Message.author_id != room.customer_id,
+            Message.author_id != func.coalesce(bot, 0),  # the automatic reply is not news
             and_(Message.id > after[0], Message.id > after[1]),
         )
         .order_by(Message.id)

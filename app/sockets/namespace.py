@@ -23,6 +23,7 @@ from ..registry import Connection, Identity, TooManySockets, current_registry
 from ..services import events, presence
 from ..services.activity import mark_read, typing
 from ..services.alerts import set_alert_emails
+from ..services.availability import availability, save_team_settings, team_settings
 from ..services.canned import delete_canned, list_canned, save_canned
 from ..services.inbox import inbox_counts, list_rooms
 from ..services.limits import check_event_rate
@@ -272,6 +273,18 @@ class ChatNamespace(Namespace):
     @acknowledged
     def on_set_alert_emails(self, user: User, payload: object) -> dict:
         return set_alert_emails(user, payload)
+
+    @acknowledged
+    def on_availability(self, user: User, payload: object) -> dict:
+        return {"availability": availability(user)}
+
+    @acknowledged
+    def on_team_settings(self, user: User, payload: object) -> dict:
+        return team_settings(user, payload)
+
+    @acknowledged
+    def on_save_team_settings(self, user: User, payload: object) -> dict:
+        return save_team_settings(user, payload)
 
 
 def register_namespaces(app) -> None:

@@ -59,6 +59,9 @@ def payload_for(event, world):
         "rotate_site_secret": {"site_key": world["site"]},
         "remove_site": {"site_key": world["site"]},
         "set_alert_emails": {"on": False},
+        "availability": {},
+        "team_settings": {},
+        "save_team_settings": {"hours": None, "away_message": "Back soon"},
     }[event]
 
 
@@ -85,6 +88,10 @@ SOCKET_MATRIX = {
     "remove_site": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
     # an agent's own waiting-customer emails
     "set_alert_emails": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
+    # whether the team is in: anyone; the team's hours and away text: admins only
+    "availability": {"victim": "ok", "intruder": "ok", "admin": "ok"},
+    "team_settings": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
+    "save_team_settings": {"victim": "forbidden", "intruder": "forbidden", "admin": "ok"},
 }
 SOCKET_CASES = [
     (e, actor, outcome) for e, row in SOCKET_MATRIX.items() for actor, outcome in row.items()

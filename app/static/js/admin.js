@@ -3,6 +3,7 @@ import { Conversation } from "./conversation.js";
 import { avatar, el, formatTime, LANG, loadWhenVisible, t } from "./dom.js";
 import { call, connectChat, readMe, showConnection } from "./session.js";
 import { cannedReplies } from "./canned.js";
+import { hoursSettings } from "./hours.js";
 import { siteSettings } from "./sites.js";
 import {
   alertSettings, announce, askForNotifications, notificationsAllowed, saveAlertSettings,
@@ -43,6 +44,7 @@ function setNoteMode(on) {
 }
 cannedReplies(socket, composer);
 siteSettings(socket);
+hoursSettings(socket);
 $("mode-reply").addEventListener("click", () => { setNoteMode(false); $("composer-input").focus(); });
 $("mode-note").addEventListener("click", () => { setNoteMode(true); $("composer-input").focus(); });
 

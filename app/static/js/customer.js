@@ -1,4 +1,5 @@
 // The customer's page: their one conversation with the support team.
+import { watchAvailability } from "./availability.js";
 import { Conversation } from "./conversation.js";
 import { t } from "./dom.js";
 import { replySoundOn, setReplySound, soundForReply } from "./notify.js";
@@ -46,13 +47,7 @@ socket.on("room_updated", (room) => {
   conversation.update(room);
 });
 
-socket.on("presence", (event) => {
-  if ("admins_online" in event) {
-    $("support-presence").textContent = event.admins_online
-      ? t("Our team is online")
-      : t("Our team is away — we will answer as soon as we are back");
-  }
-});
+watchAvailability(socket, $("support-presence"), $("away-banner"));
 
 // A reply that arrives while this tab is in the background: the tab's title counts it
 // ("(2) Chat with support"), and a short sound plays unless switched off.

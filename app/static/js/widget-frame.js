@@ -5,6 +5,7 @@
 // Messages are taken only from the parent window, and only when its origin is one of
 // the site's registered origins; answers go to that origin alone. No cookie of ours
 // is used: the tokens live in this frame's memory.
+import { watchAvailability } from "./availability.js";
 import { Conversation } from "./conversation.js";
 import { bearerAuth } from "./attachments.js";
 import { t } from "./dom.js";
@@ -125,13 +126,7 @@ async function signIn() {
   socket.on("new_message", (message) => {
     if (!panelOpen && session && message.author.id !== session.user.id) setUnread(unread + 1);
   });
-  socket.on("presence", (event) => {
-    if ("admins_online" in event) {
-      $("support-presence").textContent = event.admins_online
-        ? t("Our team is online")
-        : t("Our team is away — we will answer as soon as we are back");
-    }
-  });
+  watchAvailability(socket, $("support-presence"), $("away-banner"));
 }
 
 async function start() {

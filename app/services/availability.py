@@ -1,0 +1,252 @@
+"""Honest availability (issue 22): whether the team is in (business hours, and an
+agent online), when it is back, how fast it typically answers, and the automatic
+reply a customer gets when they write while the team is away.
+
+The team's settings live in `team_settings`; each process keeps a copy
+(`cached`) that the server's job runner refreshes every few seconds and a save
+refreshes at once. The send path reads only that copy and the registry, never the
+database, and queues the automatic reply as a job (app/jobs.py).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+
+from flask import current_app
+from flask_babel import force_locale, gettext
+from sqlalchemy import false, select
+
+from ..database import transaction
+from ..errors import Forbidden, ValidationError
+from ..extensions import db
+from ..models import ChatRoom, Message, TeamSetting, User, utcnow
+from ..registry import current_registry
+from . import hours
+
+AWAY_MESSAGE_MAX = 1000
+REPLY_TIME_EVERY = 300.0  # seconds a computed "typically replies in" is kept
+REPLY_TIME_DAYS = 7
+BOT_EMAIL = "auto-reply@team.invalid"  # the automatic reply's author (no password)
+
+
+@dataclass
+class Settings:
+    hours: hours.Schedule | None = None
+    away_message: str | None = None
+
+
+def _store() -> dict:
+    return current_app.extensions.setdefault(
+        "chat_team_settings", {"settings": None, "reply": (None, -1e9)}
+    )
+
+
+def load() -> Settings:
+    """The team's settings from the database (and the process's copy refreshed)."""
+    rows = {r.key: json.loads(r.value) for r in db.session.scalars(select(TeamSetting))}
+    raw_hours = rows.get("business_hours")
+    settings = Settings(
+        hours.parse(raw_hours) if raw_hours else None, rows.get("away_message") or None
+    )
+    _store()["settings"] = settings
+    return settings
+
+
+def cached() -> Settings:
+    """The process's copy: never a database read (None loaded yet: no schedule)."""
+    return _store()["settings"] or Settings()
+
+
+def away_now() -> bool:
+    """Outside business hours, or no agent online: from the process's copy and the
+    registry only (the send path asks)."""
+    if not hours.is_open(cached().hours, utcnow()):
+        return True
+    return not current_registry().any_online("admin")
+
+
+# --- what customers are told --------------------------------------------------------
+
+
+def availability(user) -> dict:
+    """The contract's Availability."""
+    settings = load()
+    now = utcnow()
+    is_open = hours.is_open(settings.hours, now)
+    agents = current_registry().any_online("admin")
+    change = hours.next_change(settings.hours, now)
+    customer = db.session.get(User, user.id)
+    by_email = (
+        customer is not None
+        and customer.emails_off_at is None
+        and "@" in customer.email
+        and not customer.email.endswith(".invalid")
+    )
+    return {
+        "open": is_open,
+        "agents_online": agents,
+        "away": not (is_open and agents),
+        "back_at": _iso(change) if not is_open and change else None,
+        "closes_at": _iso(change) if is_open and change else None,
+        "reply_minutes": reply_minutes(settings) if is_open and agents else None,
+        "email": by_email,
+    }
+
+
+def _iso(moment) -> str:
+    return _aware(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def reply_minutes(settings: Settings | None = None) -> int | None:
+    """The median first response of the last 7 days, in business minutes (rounded
+    up, at least 1); None without any. Kept for REPLY_TIME_EVERY seconds."""
+    store = _store()
+    value, at = store["reply"]
+    if time.monotonic() - at < REPLY_TIME_EVERY:
+        return value
+    settings = settings or load()
+    since = utcnow() - timedelta(days=REPLY_TIME_DAYS)
+    bot = bot_id()
+    rows = db.session.execute(
+        select(Message.room_id, Message.author_id, Message.created_at, ChatRoom.customer_id)
+        .join(ChatRoom, ChatRoom.id == Message.room_id)
+        .where(Message.created_at >= since, Message.internal.is_(false()))
+        .order_by(Message.room_id, Message.id)
+    ).all()
+    waits, waiting, room = [], None, None
+    for room_id, author, at_, customer in rows:
+        if room_id != room:
+            room, waiting = room_id, None
+        if author == customer:
+            waiting = waiting or at_
+        elif author != bot and waiting is not None:
+            waits.append(hours.open_seconds(settings.hours, _aware(waiting), _aware(at_)))
+            waiting = None
+    value = max(1, -(-int(statistics.median(waits)) // 60)) if waits else None
+    store["reply"] = (value, time.monotonic())
+    return value
+
+
+def _aware(moment):
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- the team's settings (admins) ---------------------------------------------------
+
+
+def team_settings(user, data: object) -> dict:
+    if not user.is_admin:
+        raise Forbidden("Only the support team sees its settings.")
+    settings = load()
+    return {
+        "hours": hours.to_json(settings.hours) if settings.hours else None,
+        "away_message": settings.away_message,
+    }
+
+
+def save_team_settings(user, data: object) -> dict:
+    if not user.is_admin:
+        raise Forbidden("Only the support team changes its settings.")
+    if not isinstance(data, dict):
+        raise ValidationError("An object with hours and away_message.", {"hours": "missing"})
+    raw = data.get("hours")
+    try:
+        schedule = hours.parse(raw) if raw is not None else None
+    except hours.BadSchedule as bad:
+        raise ValidationError(str(bad), {bad.field: bad.reason}) from None
+    message = data.get("away_message")
+    if message is not None and (not isinstance(message, str) or len(message) > AWAY_MESSAGE_MAX):
+        raise ValidationError(
+            f"away_message: at most {AWAY_MESSAGE_MAX} characters",
+            {"away_message": "too long, or not text"},
+        )
+    message = (message or "").strip() or None
+    values = {
+        "business_hours": hours.to_json(schedule) if schedule else None,
+        "away_message": message,
+    }
+    with transaction() as session:
+        for key, value in values.items():
+            row = session.get(TeamSetting, key)
+            if row is None:
+                session.add(TeamSetting(key=key, value=json.dumps(value), updated_at=utcnow()))
+            else:
+                row.value, row.updated_at = json.dumps(value), utcnow()
+    _store()["reply"] = (None, -1e9)  # hours changed: count again
+    return team_settings(user, {})
+
+
+# --- the automatic reply ----------------------------------------------------------
+
+
+def reply_when_away(room_id: int, message_id: int) -> None:
+    """Queue the automatic reply's job (after the commit of the customer's message)."""
+    jobs = current_app.extensions.get("chat_jobs")
+    if jobs is not None:
+        jobs.auto_reply(room_id, message_id)
+
+
+def bot_id() -> int | None:
+    return db.session.scalar(select(User.id).where(User.email == BOT_EMAIL))
+
+
+def _bot() -> User:
+    bot = db.session.scalar(select(User).where(User.email == BOT_EMAIL))
+    if bot is None:
+        from .sites import NO_PASSWORD
+
+        with transaction() as session:
+            session.add(
+                User(email=BOT_EMAIL, name="Support team", password_hash=NO_PASSWORD, role="admin")
+            )
+        bot = db.session.scalar(select(User).where(User.email == BOT_EMAIL))
+    return bot
+
+
+def auto_reply(room_id: int, message_id: int) -> str:
+    """Answer a customer who wrote while the team is away, once per away period: not
+    again until someone on the team has written in the room since. What was done."""
+    settings = load()
+    if hours.is_open(settings.hours, utcnow()) and current_registry().any_online("admin"):
+        return "in"  # the team is here after all
+    room = db.session.get(ChatRoom, room_id)
+    if room is None:
+        return "gone"
+    bot = _bot()
+    last_bot = db.session.scalar(
+        select(Message.id)
+        .where(Message.room_id == room_id, Message.author_id == bot.id)
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if last_bot is not None:
+        last_team = db.session.scalar(
+            select(Message.id)
+            .where(
+                Message.room_id == room_id,
+                Message.author_id.notin_([bot.id, room.customer_id]),
+                Message.internal.is_(false()),
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        if last_team is None or last_team < last_bot:
+            return "already"
+    customer = room.customer
+    language = customer.locale if customer.locale in ("en", "ko") else "en"
+    body = settings.away_message
+    if not body:
+        with force_locale(language):
+            body = gettext(
+                "Thanks for your message! No one on the team is available right now. "
+                "We will answer here as soon as we are back."
+            )
+    from .messages import send_message
+
+    db.session.rollback()
+    send_message(bot, {"room_id": room_id, "body": body, "client_id": f"away-{message_id}"})
+    return "sent"
