@@ -75,6 +75,7 @@ def test_a_server_killed_in_the_middle_of_an_smtp_session_sends_the_email_after_
         smtp.hold_file.unlink()  # the SMTP server takes mail again
         assert smtp.messages() == []  # the killed session handed nothing over
         server.start()  # the same queue and database
+
         # The dead job's claim runs out (a minute), then a sweep sends the email. (The
         # agents get an alert too: their socket died with the server.)
         def to_customer():
