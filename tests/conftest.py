@@ -113,6 +113,8 @@ def clean_tables(app):
         app.extensions["chat_windows"] = MemoryWindows()
     limiter.reset()
     app.extensions["chat_jobs"].huey.flush()  # no job of this test runs in the next
+    app.extensions.pop("chat_away_jobs", None)  # room ids come back after the tables
+    app.extensions.pop("chat_team_settings", None)
     app.extensions["chat_typing_gate"] = TypingGate(schedule=run_later)
 
 

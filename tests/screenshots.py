@@ -433,10 +433,10 @@ def take_emails(browser, outbox: Path, out: Path, scheme: str) -> list[Path]:
 def korean_reply(live: LiveServer) -> None:
     """A Korean customer who left gets the agent's reply by email, in Korean."""
     password = "correct horse battery"
-    email = "minji@example.com"
+    email = "seoyeon@example.com"
     requests.post(
         live.url + "/api/auth/register",
-        json={"email": email, "password": password, "name": "김민지"},
+        json={"email": email, "password": password, "name": "이서연"},
         timeout=10,
     )
     token = requests.post(

@@ -183,11 +183,30 @@ def save_team_settings(user, data: object) -> dict:
 # --- the automatic reply ----------------------------------------------------------
 
 
+AWAY_JOB_EVERY = 60.0  # seconds: one automatic-reply job per room at most, per process
+AWAY_JOBS_KEPT = 10_000
+
+
 def reply_when_away(room_id: int, message_id: int) -> None:
-    """Queue the automatic reply's job (after the commit of the customer's message)."""
+    """Queue the automatic reply's job (after the commit of the customer's message).
+    A room that writes on gets no second job within AWAY_JOB_EVERY: the reply comes
+    once per away period anyway, and a burst should not cost a job a message."""
     jobs = current_app.extensions.get("chat_jobs")
-    if jobs is not None:
-        jobs.auto_reply(room_id, message_id)
+    if jobs is None:
+        return
+    queued = current_app.extensions.setdefault("chat_away_jobs", {})
+    now = time.monotonic()
+    if now - queued.get(room_id, -AWAY_JOB_EVERY) < AWAY_JOB_EVERY:
+        return
+    if len(queued) >= AWAY_JOBS_KEPT:
+        queued.clear()
+    queued[room_id] = now
+    jobs.auto_reply(room_id, message_id)
+
+
+def team_wrote(room_id: int) -> None:
+    """Someone on the team wrote in the room: its away period (if any) is over."""
+    current_app.extensions.get("chat_away_jobs", {}).pop(room_id, None)
 
 
 def bot_id() -> int | None:

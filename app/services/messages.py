@@ -94,6 +94,7 @@ def send_message(user: User, data: object) -> dict:
     events.message_sent(message, stored.customer_id, admin_room)
     if user.is_admin:  # a reply: emailed later if the customer has not seen it
         notify.customer_email_due_at(stored.room_id)
+        availability.team_wrote(stored.room_id)
     elif availability.away_now():  # the team is away: an automatic reply, as a job
         availability.reply_when_away(stored.room_id, stored.message_id)
     if stored.reopened:  # rare: the room and the team's thread line, in a transaction of their own
