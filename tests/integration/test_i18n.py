@@ -24,10 +24,18 @@ def extracted() -> set[str]:
     method_map = [
         ("app/**.py", "python"),
         ("templates/**.html", "jinja2"),
+        ("templates/email/**.txt", "jinja2"),
         ("app/static/js/**.js", "javascript"),
         ("templates/widget/**.js", "javascript"),
     ]
-    keywords = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None, "t": None}
+    keywords = {
+        "_": None,
+        "gettext": None,
+        "_l": None,
+        "lazy_gettext": None,
+        "t": None,
+        "ngettext": (1, 2),
+    }
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map, keywords=keywords
@@ -36,13 +44,25 @@ def extracted() -> set[str]:
     return found
 
 
+def entries(catalog) -> dict:
+    """msgid (a plural's singular) -> its translation(s), for the translated ones."""
+    out = {}
+    for m in catalog:
+        if not m.id or getattr(m, "fuzzy", False):
+            continue
+        key = m.id if isinstance(m.id, str) else m.id[0]
+        value = m.string if isinstance(m.string, str) else tuple(m.string)
+        if value if isinstance(value, str) else all(value):
+            out[key] = value
+    return out
+
+
 def test_every_marked_string_has_a_korean_translation_and_the_compiled_catalog_is_current():
-    catalog = read_po(PO.open("rb"), locale="ko")
-    translated = {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+    translated = entries(read_po(PO.open("rb"), locale="ko"))
     missing = sorted(extracted() - set(translated))
     assert not missing, f"run `make translations` and translate: {missing}"
     compiled = read_mo(io.BytesIO(MO.read_bytes()))
-    assert {m.id: m.string for m in compiled if m.id} == translated, (
+    assert entries(compiled) == translated, (
         "translations/ko/LC_MESSAGES/messages.mo is stale: run `make translations`"
     )
 
