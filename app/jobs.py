@@ -28,6 +28,7 @@ RETRY_BACKOFF = 2
 RUNNER_IDLE = 0.5  # seconds between looks at the queue when it is empty
 SETTINGS_EVERY = 5.0  # seconds between refreshes of the team's settings in the server
 SWEEP_EVERY = 15.0  # seconds between the server's own sweeps (Huey's consumer: a minute)
+SWEPT_AGAIN = 60.0  # seconds before a sweep queues another check of the same room
 
 
 @dataclass
@@ -42,9 +43,12 @@ class Jobs:
 def init_jobs(app: Flask) -> Jobs:
     config = app.config
     if config["REDIS_URL"]:
-        huey = RedisHuey(config["CHAT_JOBS_NAME"], url=config["REDIS_URL"])
+        # results=False: no job's return value is ever read; kept, they would pile up.
+        huey = RedisHuey(config["CHAT_JOBS_NAME"], url=config["REDIS_URL"], results=False)
     else:
-        huey = SqliteHuey(config["CHAT_JOBS_NAME"], filename=config["JOBS_SQLITE_PATH"])
+        huey = SqliteHuey(
+            config["CHAT_JOBS_NAME"], filename=config["JOBS_SQLITE_PATH"], results=False
+        )
 
     @huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=RETRY_BACKOFF)
     def check_room(room_id: int) -> str:
@@ -90,8 +94,16 @@ def sweep_now(app: Flask, jobs: Jobs) -> int:
     with app.app_context():
         rooms = notify.sweep()
         waiting = alerts.due_rooms()
+    # A room this process queued a check for within the minute is left to that job and
+    # its retries (a room SMTP keeps refusing would otherwise gain a job every sweep).
+    recent = app.extensions.setdefault("chat_swept", {})
+    now = time.monotonic()
     for room_id in rooms:
-        jobs.check_room(room_id)
+        if now - recent.get(room_id, -SWEPT_AGAIN) >= SWEPT_AGAIN:
+            recent[room_id] = now
+            jobs.check_room(room_id)
+    if len(recent) > 10_000:
+        recent.clear()
     if waiting:
         jobs.alert_agents(waiting)
     return len(rooms) + len(waiting)
@@ -124,6 +136,7 @@ def run_in_process(app: Flask) -> None:
                 last_settings = time.monotonic()
                 with app.app_context():
                     availability.load()  # the send path's copy of hours and away text
+                    availability.refresh_reply_minutes()
             if time.monotonic() - last_sweep >= SWEEP_EVERY:
                 last_sweep = time.monotonic()
                 sweep_now(app, jobs)

@@ -115,6 +115,7 @@ def clean_tables(app):
     app.extensions["chat_jobs"].huey.flush()  # no job of this test runs in the next
     app.extensions.pop("chat_away_jobs", None)  # room ids come back after the tables
     app.extensions.pop("chat_team_settings", None)
+    app.extensions.pop("chat_swept", None)
     app.extensions["chat_typing_gate"] = TypingGate(schedule=run_later)
 
 

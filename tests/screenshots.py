@@ -351,8 +351,12 @@ def take_away(browser, live, out: Path, scheme: str) -> list[Path]:
     }
     week["sat"] = [["10:00", "14:00"]]
     hours = {"timezone": "Asia/Seoul", "week": week, "closed": [today]}
-    agent.call("save_team_settings", {"hours": hours, "away_message": None}, namespace="/chat")
-    agent.disconnect()
+    away = {
+        "en": "Thanks for writing! We're closed today; we'll answer first thing tomorrow.",
+        "ko": "문의 감사합니다! 오늘은 휴무라 내일 오전에 가장 먼저 답변드릴게요.",
+    }
+    settings = {"hours": hours, "away_message": away["en"]}
+    agent.call("save_team_settings", settings, namespace="/chat")
     for lang, locale in (("en", "en-US"), ("ko", "ko-KR")):
         context = browser.new_context(viewport=DESKTOP, color_scheme=scheme, locale=locale)
         inbox = context.new_page()
@@ -368,11 +372,13 @@ def take_away(browser, live, out: Path, scheme: str) -> list[Path]:
         inbox.screenshot(path=str(path))
         written.append(path)
         context.close()
-    time.sleep(6)  # the server's copy of the hours is refreshed every 5 s
     for lang, locale, email, name in (
         ("en", "en-US", f"away-{scheme}@example.com", "Mina Park"),
         ("ko", "ko-KR", f"away-ko-{scheme}@example.com", "박민아"),
     ):
+        settings = {"hours": hours, "away_message": away[lang]}
+        agent.call("save_team_settings", settings, namespace="/chat")
+        time.sleep(6)  # the server's copy of the settings is refreshed every 5 s
         live.register_and_login(email, name)
         for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
             context = browser.new_context(
@@ -399,6 +405,7 @@ def take_away(browser, live, out: Path, scheme: str) -> list[Path]:
             page.screenshot(path=str(path))
             written.append(path)
             context.close()
+    agent.disconnect()
     return written
 
 

@@ -13,11 +13,17 @@ import time
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
-SMTP_TIMEOUT = 15.0  # seconds for each step of an SMTP session
+SMTP_TIMEOUT = 10.0  # seconds for each step of an SMTP session
 
 
 class MailUnavailable(Exception):
-    """The mail could not be handed over (SMTP down or refusing, a full disk); retry."""
+    """The mail could not be handed over now (SMTP down, a 4xx answer, a full disk):
+    try again later."""
+
+
+class MailRefused(Exception):
+    """The SMTP server refused this mail for good (a 5xx answer: a bad address, a
+    rejected message): trying again would be refused again."""
 
 
 def deliver(config, message: EmailMessage) -> None:
@@ -27,6 +33,15 @@ def deliver(config, message: EmailMessage) -> None:
             _smtp(config["MAIL_URL"], message)
         else:
             _to_folder(config["MAIL_OUTBOX_DIR"], message)
+    except smtplib.SMTPRecipientsRefused as exc:  # every recipient refused
+        codes = [code for code, _ in exc.recipients.values()]
+        if all(code >= 500 for code in codes):
+            raise MailRefused(f"recipients refused: {exc.recipients}") from exc
+        raise MailUnavailable(f"recipients refused for now: {exc.recipients}") from exc
+    except smtplib.SMTPResponseException as exc:
+        if exc.smtp_code >= 500 and not isinstance(exc, smtplib.SMTPAuthenticationError):
+            raise MailRefused(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+        raise MailUnavailable(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
     except (OSError, smtplib.SMTPException) as exc:
         raise MailUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
@@ -39,12 +54,21 @@ def _smtp(url: str, message: EmailMessage) -> None:
         client = smtplib.SMTP_SSL(host, parts.port or 465, timeout=SMTP_TIMEOUT, context=context)
     else:
         client = smtplib.SMTP(host, parts.port or 25, timeout=SMTP_TIMEOUT)
-    with client:
+    try:
         if parts.scheme == "smtp+starttls":
             client.starttls(context=ssl.create_default_context())
         if parts.username:
             client.login(unquote(parts.username), unquote(parts.password or ""))
         client.send_message(message)
+    except BaseException:
+        client.close()
+        raise
+    # Accepted: whatever QUIT answers (or not), the mail is the server's now. (A `with`
+    # block would turn a failed QUIT into an error, and the mail would go twice.)
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()
 
 
 def _to_folder(folder: str, message: EmailMessage) -> None:

@@ -127,7 +127,7 @@ def receive(raw: bytes, envelope_from: str, recipients: list[str]) -> Verdict:
             message,
             recipients,
         )
-    return _logged(_post(customer, message), message, recipients)
+    return _logged(_post(customer, message, raw), message, recipients)
 
 
 def _within_rate(room_id: int) -> bool:
@@ -139,7 +139,7 @@ def _within_rate(room_id: int) -> bool:
     return limiter.limiter.hit(rate, "inbound-mail", str(room_id))
 
 
-def _post(customer, message: EmailMessage) -> Verdict:
+def _post(customer, message: EmailMessage, raw: bytes) -> Verdict:
     from mailparser_reply import EmailReplyParser
 
     from ..errors import ChatError
@@ -154,8 +154,10 @@ def _post(customer, message: EmailMessage) -> Verdict:
         files = _attachments(customer, message, folder)
         if not body and not files:
             return Verdict("refused", "no text and no file", "550 5.6.0 Empty message")
-        # The same email delivered twice (the sender's server retried) is one message.
-        ident = hashlib.sha256((message.get("Message-ID") or body).encode()).hexdigest()[:40]
+        # The same email delivered twice (the sender's server retried) is one message:
+        # known by its Message-ID, else by its bytes.
+        source = message.get("Message-ID", "").strip().encode() or raw
+        ident = hashlib.sha256(source).hexdigest()[:40]
         data = {"body": body, "attachments": files, "client_id": f"email-{ident}"}
         try:
             stored = send_message(customer, data)
@@ -189,8 +191,8 @@ def _attachments(customer, message: EmailMessage, folder: str) -> list[int]:
 
     ids = []
     for n, part in enumerate(message.iter_attachments()):
-        if len(ids) >= attachments.MAX_PER_MESSAGE:
-            log.warning("inbound mail: more than %s files, the rest left out", len(ids))
+        if n >= attachments.MAX_PER_MESSAGE:  # refused ones count: each costs work
+            log.warning("inbound mail: more than %s files, the rest left out", n)
             break
         data = part.get_payload(decode=True) or b""
         path = os.path.join(folder, f"part-{n}")
@@ -265,6 +267,10 @@ class Handler:
         domain = (self.app.config["MAIL_INBOUND_DOMAIN"] or "").lower()
         if not address.lower().endswith("@" + domain):
             return "550 5.7.1 Relaying denied"
+        with self.app.app_context():  # the HMAC, before any byte of the mail is taken
+            if room_of_address(address) is None:
+                log.warning("inbound mail refused: unknown reply address %s", address)
+                return "550 5.1.1 Unknown recipient"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -275,6 +281,9 @@ class Handler:
             with self.app.app_context():
                 try:
                     return receive(envelope.content, envelope.mail_from, envelope.rcpt_tos)
+                except RecursionError:  # MIME nested past reason: no use sending it again
+                    log.warning("inbound mail refused: nested too deeply")
+                    return Verdict("refused", "nested too deeply", "550 5.6.0 Malformed message")
                 except Exception:
                     log.exception("inbound mail failed")
                     return Verdict("refused", "internal error", "451 4.3.0 Try again later")

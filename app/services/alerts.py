@@ -23,12 +23,12 @@ from sqlalchemy import false, func, or_, select, update
 from ..database import transaction
 from ..errors import Forbidden
 from ..extensions import db
-from ..mail import deliver
+from ..mail import MailRefused, MailUnavailable, deliver
 from ..models import ChatRoom, Message, User, utcnow
 from ..registry import current_registry
 from .schemas import Payload, parse
 
-CLAIM_SECONDS = 60
+CLAIM_SECONDS = 120  # as services/notify.py
 SHOWN_PER_ROOM = 3  # the customer's last unread messages quoted in the alert
 
 
@@ -73,50 +73,86 @@ def alert_agents(room_ids: list[int]) -> str:
         return "online"  # an agent is here: the inbox tells them
     now = utcnow()
     cutoff = now - timedelta(seconds=current_app.config["CHAT_EMAIL_DELAY"])
-    claimed = []
-    for room_id in room_ids:
-        done = db.session.execute(
+    mine = now + timedelta(seconds=CLAIM_SECONDS)  # the claim is also its owner's token
+    claimed = list(
+        db.session.scalars(  # one statement for all: no two jobs lock rooms in turn
             update(ChatRoom)
             .where(
-                ChatRoom.id == room_id,
+                ChatRoom.id.in_(room_ids),
                 or_(ChatRoom.agents_claimed_until.is_(None), ChatRoom.agents_claimed_until < now),
             )
-            .values(agents_claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
-        ).rowcount
-        if done:
-            claimed.append(room_id)
+            .values(agents_claimed_until=mine)
+            .returning(ChatRoom.id)
+        )
+    )
     db.session.commit()
     try:
-        waiting = [w for w in (_waiting(room_id, cutoff) for room_id in claimed) if w]
+        found = {room_id: _waiting(room_id, cutoff) for room_id in claimed}
+        waiting = [w for w in found.values() if w and w["due"]]
         agents = db.session.scalars(
             select(User).where(User.role == "admin", User.alert_emails_off.is_(false()))
         ).all()
         agents = [a for a in agents if "@" in a.email and not a.email.endswith(".invalid")]
-        if not waiting or not agents:
-            _release(claimed)
-            return "nothing" if not waiting else "nobody"
-        emails = [_compose(group, waiting) for group in _by_language(agents)]
+        emails = [_compose(group, waiting) for group in _by_language(agents)] if waiting else []
         db.session.rollback()
+        sent = failed = 0
         for email in emails:
-            deliver(current_app.config, email)
+            try:
+                deliver(current_app.config, email)
+                sent += 1
+            except (MailUnavailable, MailRefused):
+                if not sent and email is emails[-1]:
+                    raise  # nothing went out: the job is tried again
+                failed += 1
+                current_app.logger.exception("an agents' alert was not sent")
     except BaseException:
-        _release(claimed)
+        _finish(claimed, {}, mine)
         raise
+    # Rooms with nothing to tell are done up to what they hold; those told, up to the
+    # messages the alert covered.
+    through = {r: w["last"] for r, w in found.items() if w is not None and not w["due"]}
+    through |= {r: 0 for r, w in found.items() if w is None}
+    through |= {w["room_id"]: w["through"] for w in waiting}
+    _finish(claimed, through, mine)
+    if not waiting:
+        return "nothing"
+    return "sent" if emails else "nobody"
+
+
+def _finish(claimed: list[int], through: dict[int, int], mine) -> None:
+    """Record what each room's alerts now cover (never moved back), and drop this job's
+    claims."""
+    db.session.rollback()
     with transaction() as session:
-        for item in waiting:
+        for room_id, last in through.items():
+            if last:
+                session.execute(
+                    update(ChatRoom)
+                    .where(
+                        ChatRoom.id == room_id,
+                        or_(
+                            ChatRoom.agents_alerted_through_id.is_(None),
+                            ChatRoom.agents_alerted_through_id < last,
+                        ),
+                    )
+                    .values(agents_alerted_through_id=last)
+                )
+        if claimed:
             session.execute(
                 update(ChatRoom)
-                .where(ChatRoom.id == item["room_id"])
-                .values(agents_alerted_through_id=item["through"], agents_claimed_until=None)
+                .where(ChatRoom.id.in_(claimed), ChatRoom.agents_claimed_until == mine)
+                .values(agents_claimed_until=None)
             )
-    _release([r for r in claimed if r not in {w["room_id"] for w in waiting}])
-    return "sent"
 
 
 def _waiting(room_id: int, cutoff) -> dict | None:
+    """What the room's customer wrote that no agent has read nor been alerted to:
+    `due` when the oldest of it has waited the delay; `last`, the room's last message
+    (what a room with nothing to tell is done up to). None for a room that is gone."""
     room = db.session.get(ChatRoom, room_id, populate_existing=True)
     if room is None:
         return None
+    last = room.last_message_id or 0
     after = max(room.admin_read_id or 0, room.agents_alerted_through_id or 0)
     unread = db.session.scalars(
         select(Message)
@@ -129,14 +165,16 @@ def _waiting(room_id: int, cutoff) -> dict | None:
         .order_by(Message.id)
     ).all()
     if not unread:
-        return None
+        return {"room_id": room_id, "due": False, "last": last}
     oldest_waited = db.session.scalar(
         select(Message.id).where(Message.id == unread[0].id, Message.created_at <= cutoff)
     )
     if oldest_waited is None:
-        return None
+        return {"room_id": room_id, "due": False, "last": 0}  # early: not done yet
     return {
         "room_id": room_id,
+        "due": True,
+        "last": last,
         "through": unread[-1].id,
         "customer": room.customer.name,
         "messages": [m.body or "📎" for m in unread[-SHOWN_PER_ROOM:]],
@@ -182,13 +220,3 @@ def _compose(group: tuple[str, list[User]], waiting: list[dict]) -> EmailMessage
     email.add_alternative(html, subtype="html")
     email["Content-Language"] = language
     return email
-
-
-def _release(room_ids: list[int]) -> None:
-    if not room_ids:
-        return
-    db.session.rollback()
-    with transaction() as session:
-        session.execute(
-            update(ChatRoom).where(ChatRoom.id.in_(room_ids)).values(agents_claimed_until=None)
-        )

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 from flask import current_app
-from flask_babel import force_locale, gettext
 from sqlalchemy import false, select
 
 from ..database import transaction
@@ -30,6 +29,7 @@ from . import hours
 AWAY_MESSAGE_MAX = 1000
 REPLY_TIME_EVERY = 300.0  # seconds a computed "typically replies in" is kept
 REPLY_TIME_DAYS = 7
+REPLY_TIME_ROWS = 20_000  # the most messages one computation reads
 BOT_EMAIL = "auto-reply@team.invalid"  # the automatic reply's author (no password)
 
 
@@ -61,10 +61,14 @@ def cached() -> Settings:
     return _store()["settings"] or Settings()
 
 
-def away_now() -> bool:
-    """Outside business hours, or no agent online: from the process's copy and the
-    registry only (the send path asks)."""
-    if not hours.is_open(cached().hours, utcnow()):
+def auto_reply_due() -> bool:
+    """The admins wrote an away message, and the team is away (outside business hours,
+    or no agent online): from the process's copy and the registry only (the send path
+    asks)."""
+    settings = cached()
+    if not settings.away_message:
+        return False  # no automatic reply unless the team wrote one
+    if not hours.is_open(settings.hours, utcnow()):
         return True
     return not current_registry().any_online("admin")
 
@@ -72,9 +76,20 @@ def away_now() -> bool:
 # --- what customers are told --------------------------------------------------------
 
 
+def _fresh() -> Settings:
+    """The process's copy if it was read in the last SETTINGS_FRESH seconds, else the
+    database's (a customer's question costs no query most of the time)."""
+    store = _store()
+    if store["settings"] is not None and time.monotonic() - store.get("read_at", -1e9) < 5:
+        return store["settings"]
+    settings = load()
+    store["read_at"] = time.monotonic()
+    return settings
+
+
 def availability(user) -> dict:
     """The contract's Availability."""
-    settings = load()
+    settings = _fresh()
     now = utcnow()
     is_open = hours.is_open(settings.hours, now)
     agents = current_registry().any_online("admin")
@@ -92,7 +107,7 @@ def availability(user) -> dict:
         "away": not (is_open and agents),
         "back_at": _iso(change) if not is_open and change else None,
         "closes_at": _iso(change) if is_open and change else None,
-        "reply_minutes": reply_minutes(settings) if is_open and agents else None,
+        "reply_minutes": _store()["reply"][0] if is_open and agents else None,
         "email": by_email,
     }
 
@@ -101,20 +116,32 @@ def _iso(moment) -> str:
     return _aware(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def refresh_reply_minutes() -> None:
+    """Compute "typically replies in" again if the last is REPLY_TIME_EVERY old (the
+    server's background tasks call this; a customer's question only reads it)."""
+    if time.monotonic() - _store()["reply"][1] >= REPLY_TIME_EVERY:
+        reply_minutes()
+
+
 def reply_minutes(settings: Settings | None = None) -> int | None:
-    """The median first response of the last 7 days, in business minutes (rounded
-    up, at least 1); None without any. Kept for REPLY_TIME_EVERY seconds."""
+    """The median first response of the last 7 days (their latest REPLY_TIME_ROWS
+    messages), in business minutes, rounded up, at least 1; None without any."""
     store = _store()
-    value, at = store["reply"]
-    if time.monotonic() - at < REPLY_TIME_EVERY:
-        return value
+    store["reply"] = (store["reply"][0], time.monotonic())  # one computation at a time
     settings = settings or load()
     since = utcnow() - timedelta(days=REPLY_TIME_DAYS)
     bot = bot_id()
+    latest = (
+        select(Message.id)
+        .where(Message.created_at >= since, Message.internal.is_(false()))
+        .order_by(Message.id.desc())
+        .limit(REPLY_TIME_ROWS)
+        .subquery()
+    )
     rows = db.session.execute(
         select(Message.room_id, Message.author_id, Message.created_at, ChatRoom.customer_id)
         .join(ChatRoom, ChatRoom.id == Message.room_id)
-        .where(Message.created_at >= since, Message.internal.is_(false()))
+        .where(Message.id.in_(select(latest.c.id)))
         .order_by(Message.room_id, Message.id)
     ).all()
     waits, waiting, room = [], None, None
@@ -177,6 +204,7 @@ def save_team_settings(user, data: object) -> dict:
             else:
                 row.value, row.updated_at = json.dumps(value), utcnow()
     _store()["reply"] = (None, -1e9)  # hours changed: count again
+    _store()["read_at"] = -1e9
     return team_settings(user, {})
 
 
@@ -230,6 +258,8 @@ def auto_reply(room_id: int, message_id: int) -> str:
     """Answer a customer who wrote while the team is away, once per away period: not
     again until someone on the team has written in the room since. What was done."""
     settings = load()
+    if not settings.away_message:
+        return "off"  # the admins took their away message back
     if hours.is_open(settings.hours, utcnow()) and current_registry().any_online("admin"):
         return "in"  # the team is here after all
     room = db.session.get(ChatRoom, room_id)
@@ -255,15 +285,7 @@ def auto_reply(room_id: int, message_id: int) -> str:
         )
         if last_team is None or last_team < last_bot:
             return "already"
-    customer = room.customer
-    language = customer.locale if customer.locale in ("en", "ko") else "en"
     body = settings.away_message
-    if not body:
-        with force_locale(language):
-            body = gettext(
-                "Thanks for your message! No one on the team is available right now. "
-                "We will answer here as soon as we are back."
-            )
     from .messages import send_message
 
     db.session.rollback()

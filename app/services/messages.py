@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import joinedload
 
@@ -40,7 +41,9 @@ def send_message(user: User, data: object) -> dict:
        nobody.
     4. Announce, after the commit (services/events.py).
     """
-    check_send_rate(user.id)
+    automatic = user.email == availability.BOT_EMAIL  # the team's automatic reply
+    if not automatic:  # (its replies to many rooms share no one's send limit)
+        check_send_rate(user.id)
     form = parse(SendMessage, data)
     if user.is_admin and form.room_id is None:
         raise ValidationError("room_id: an admin must name the room")
@@ -92,17 +95,29 @@ def send_message(user: User, data: object) -> dict:
     if stored.created:
         events.room_created(admin_room)
     events.message_sent(message, stored.customer_id, admin_room)
-    if user.is_admin:  # a reply: emailed later if the customer has not seen it
-        notify.customer_email_due_at(stored.room_id)
-        availability.team_wrote(stored.room_id)
-    elif availability.away_now():  # the team is away: an automatic reply, as a job
-        availability.reply_when_away(stored.room_id, stored.message_id)
+    _after_send(user, stored, automatic)
     if stored.reopened:  # rare: the room and the team's thread line, in a transaction of their own
         with transaction():
             line = record_status(stored.room_id, user, "open", after_message_id=stored.message_id)
             customer_room = room_summary("customer", db.session.get(ChatRoom, stored.room_id))
         events.customer_room_changed(customer_room, stored.customer_id, line)
     return message
+
+
+def _after_send(user, stored, automatic: bool) -> None:
+    """Jobs that follow a stored message. The message is stored and announced already:
+    a queue that fails here is logged, and the sweep (app/jobs.py) finds what it
+    missed."""
+    try:
+        if automatic:
+            return
+        if user.is_admin:  # a reply: emailed later if the customer has not seen it
+            notify.customer_email_due_at(stored.room_id)
+            availability.team_wrote(stored.room_id)
+        elif availability.auto_reply_due():  # the team is away: its automatic reply, a job
+            availability.reply_when_away(stored.room_id, stored.message_id)
+    except Exception:
+        current_app.logger.exception("jobs after message %s not queued", stored.message_id)
 
 
 def list_history(user: User, data: object) -> tuple[list[dict], bool, list[dict]]:

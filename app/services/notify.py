@@ -7,7 +7,8 @@ delay and the customer has no socket open anywhere.
 
 Never twice: a check first claims the room (one conditional UPDATE: no claim, or a
 claim that ran out), sends, then records the last message the email covered and drops
-the claim. A job killed mid-send leaves its claim to run out (CLAIM_SECONDS); a later
+the claim (only its own: the claim's end is its token). A job killed mid-send leaves
+its claim to run out (CLAIM_SECONDS); a later
 check sends the email again. The one duplicate possible: the SMTP server accepted the
 mail and the process died before recording it (docs/RELIABILITY.md). Never lost: the
 state is the database's (the room's read mark and last emailed message), not the
@@ -29,11 +30,12 @@ from sqlalchemy import and_, false, func, or_, select, update
 
 from ..database import transaction
 from ..extensions import db
-from ..mail import deliver
+from ..mail import MailRefused, deliver
 from ..models import Attachment, ChatRoom, Message, Site, User, utcnow
 from ..registry import current_registry
 
-CLAIM_SECONDS = 60  # longer than an SMTP session may take (mail.SMTP_TIMEOUT per step)
+# Longer than an SMTP session may take: at most 8 steps of mail.SMTP_TIMEOUT each.
+CLAIM_SECONDS = 120
 SWEEP_BATCH = 200
 
 
@@ -66,21 +68,25 @@ def check_room(room_id: int) -> Outcome:
     room = db.session.get(ChatRoom, room_id)
     if room is None:
         return Outcome("nothing")
+    last_id = room.last_message_id or 0
     customer = room.customer
     if customer.emails_off_at is not None or not _has_address(customer):
+        _record(room_id, last_id)  # nothing of this room is emailed: the sweep moves on
         return Outcome("off")
     if not _due(room).all():
+        _record(room_id, last_id)  # the rest is seen, the customer's own, or automatic
         return Outcome("nothing")
     if customer.id in current_registry().online([customer.id]):
         return Outcome("online")  # the sweep looks again after they leave
     db.session.rollback()  # what follows reads after the claim
+    mine = now + timedelta(seconds=CLAIM_SECONDS)  # the claim is also its owner's token
     claimed = db.session.execute(
         update(ChatRoom)
         .where(
             ChatRoom.id == room_id,
             or_(ChatRoom.email_claimed_until.is_(None), ChatRoom.email_claimed_until < now),
         )
-        .values(email_claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+        .values(email_claimed_until=mine)
     ).rowcount
     db.session.commit()
     if not claimed:
@@ -88,23 +94,51 @@ def check_room(room_id: int) -> Outcome:
     try:
         room = db.session.get(ChatRoom, room_id, populate_existing=True)
         messages = _due(room).all()
-        if not messages or not _waited(messages[0].id, now - _delay(config)):
-            _release(room_id)
+        ids = tuple(m.id for m in messages)  # kept: the rollback below expires the rows
+        if not messages or not _waited(ids[0], now - _delay(config)):
+            _release(room_id, mine)
             return Outcome("nothing" if not messages else "early")
         email = compose(room, messages)
         db.session.rollback()  # no transaction stays open while SMTP talks
         deliver(config, email)
+    except MailRefused as refused:  # for good (a bad address): never tried again
+        current_app.logger.warning("email for room %s refused: %s", room_id, refused)
+        _record(room_id, ids[-1], mine)
+        return Outcome("refused", ids)
+    except ValueError as bad:  # an address the email package cannot write
+        current_app.logger.warning("email for room %s not written: %s", room_id, bad)
+        _record(room_id, last_id, mine)
+        return Outcome("refused")
     except BaseException:
-        _release(room_id)
+        _release(room_id, mine)
         raise
+    _record(room_id, ids[-1], mine)
+    current_app.logger.info("emailed room %s messages %s", room_id, list(ids))
+    return Outcome("sent", ids)
+
+
+def _record(room_id: int, through: int, mine=None) -> None:
+    """The room's emails cover `through` (never moved back), and the claim `mine`, if
+    it is still this job's, is dropped."""
+    db.session.rollback()
     with transaction() as session:
         session.execute(
             update(ChatRoom)
-            .where(ChatRoom.id == room_id)
-            .values(emailed_through_id=messages[-1].id, email_claimed_until=None)
+            .where(
+                ChatRoom.id == room_id,
+                or_(
+                    ChatRoom.emailed_through_id.is_(None),
+                    ChatRoom.emailed_through_id < through,
+                ),
+            )
+            .values(emailed_through_id=through)
         )
-    current_app.logger.info("emailed room %s messages %s", room_id, [m.id for m in messages])
-    return Outcome("sent", tuple(m.id for m in messages))
+        if mine is not None:
+            session.execute(
+                update(ChatRoom)
+                .where(ChatRoom.id == room_id, ChatRoom.email_claimed_until == mine)
+                .values(email_claimed_until=None)
+            )
 
 
 def sweep(limit: int = SWEEP_BATCH) -> list[int]:
@@ -147,11 +181,14 @@ def _due(room: ChatRoom):
     )
 
 
-def _release(room_id: int) -> None:
+def _release(room_id: int, mine) -> None:
+    """Drop this job's claim (only if it is still this job's)."""
     db.session.rollback()
     with transaction() as session:
         session.execute(
-            update(ChatRoom).where(ChatRoom.id == room_id).values(email_claimed_until=None)
+            update(ChatRoom)
+            .where(ChatRoom.id == room_id, ChatRoom.email_claimed_until == mine)
+            .values(email_claimed_until=None)
         )
 
 

@@ -67,4 +67,7 @@ def _announce_customer(user_id: int, online: bool) -> None:
         if not online:  # replies they have not seen may now be emailed
             from .notify import customer_left
 
-            customer_left(room["id"])
+            try:
+                customer_left(room["id"])
+            except Exception:  # the sweep finds it instead
+                current_app.logger.exception("no email check queued for room %s", room["id"])

@@ -11,6 +11,8 @@ from flask import Flask
 
 from ..extensions import socketio
 from ..registry import current_registry
+from ..services.availability import load as load_team_settings
+from ..services.availability import refresh_reply_minutes
 from ..services.expiry import end_revoked_sockets, expire_due_sockets
 from ..services.presence import announce_arrival, announce_departure
 
@@ -19,6 +21,7 @@ HEARTBEAT_EVERY = 5.0
 REVOKED_EVERY = 1.0  # seconds: a session ended by another process closes its sockets here
 FILES_EVERY = 300.0  # seconds: unsent uploads past their day, and half-written files
 ORPHANS_EVERY = 86400.0  # seconds: the whole store listed for bytes no row names
+SETTINGS_EVERY = 5.0  # seconds: the team's hours and away text read again
 SKEW = timedelta(seconds=5)  # the clocks of this process and the database's writers
 
 
@@ -53,6 +56,7 @@ def _files_loop(app: Flask) -> None:
 
 def _loop(app: Flask) -> None:
     last_heartbeat = last_stats = last_revoked = time.monotonic()
+    last_settings = 0.0
     revoked_since = datetime.now(UTC) - SKEW
     stats_every = app.config["CHAT_STATS_EVERY"]
     while True:
@@ -60,6 +64,12 @@ def _loop(app: Flask) -> None:
         try:
             with app.app_context():
                 expire_due_sockets()
+                if time.monotonic() - last_settings >= SETTINGS_EVERY:
+                    # Every web process's copy of the team's hours and away text, also
+                    # where the jobs run elsewhere (CHAT_JOBS_IN_PROCESS=0).
+                    last_settings = time.monotonic()
+                    load_team_settings()
+                    refresh_reply_minutes()
                 if time.monotonic() - last_revoked >= REVOKED_EVERY:
                     last_revoked = time.monotonic()
                     checked_at = datetime.now(UTC)

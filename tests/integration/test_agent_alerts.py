@@ -28,6 +28,27 @@ def sweep(app):
     run_pending(jobs)
 
 
+def settled(app, timeout=10):
+    """Wait until every message has waited the delay (the state is the clock's)."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.models import Message
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with app.app_context():
+            newest = db.session.scalar(select(func.max(Message.created_at)))
+        newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+        if datetime.now(UTC) - newest > timedelta(seconds=DELAY):
+            return
+        assert time.monotonic() < deadline, "the messages never aged"
+        time.sleep(0.05)
+
+
 def write(connect, account, *bodies):
     client = connect(account)
     for body in bodies:
@@ -50,6 +71,7 @@ def test_customers_waiting_while_no_agent_is_online_make_one_email_to_each_agent
     carl, cleo = users.make(name="Carl"), users.make(name="Cleo")
     write(connect, carl, "My lid cracked", "Hello?")
     write(connect, cleo, "Where is my order?")
+    settled(app)  # both have waited the delay: one burst, not two
     [email] = smtp.wait_for(1, timeout=20, each=lambda: sweep(app))
     assert email["Subject"] == "2 customers are waiting for an answer"
     text = email.get_body(preferencelist=("plain",)).get_content()

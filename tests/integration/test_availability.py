@@ -110,26 +110,27 @@ def test_writing_while_away_gets_one_automatic_reply_per_away_period(app, connec
 
 
 def test_no_automatic_reply_while_the_team_is_in(app, connect, customer, admin):
-    connect(admin)  # no hours set: always open, and an agent is online
+    support = connect(admin)  # no hours: always open, and an agent is online
+    emit(support, "save_team_settings", {"hours": None, "away_message": "We are out."})
     cust = connect(customer)
     sent = emit(cust, "send_message", {"body": "Hi"})["message"]
     run_jobs(app)
     assert messages(app, sent["room_id"]) == [("Hi", customer.email)]
 
 
-def test_the_automatic_reply_speaks_the_customers_language(app, connect, users, http, admin):
-    account = users.make(name="민지")
-    http.post(
-        "/api/auth/login",
-        json={"email": account.email, "password": account.password},
-        headers={"Accept-Language": "ko"},
-    )
-    cust = connect(account)
-    sent = emit(cust, "send_message", {"body": "안녕하세요"})["message"]  # nobody online
+def test_without_an_away_message_there_is_no_automatic_reply(app, connect, customer, admin):
+    support = connect(admin)
+    emit(support, "save_team_settings", {"hours": ALWAYS_CLOSED, "away_message": None})
+    support.disconnect(namespace="/chat")
+    from app.services import availability
+
+    with app.app_context():
+        availability.load()
+    cust = connect(customer)
+    sent = emit(cust, "send_message", {"body": "Hello?"})["message"]  # away, and nobody in
+    assert emit(cust, "availability", {})["availability"]["away"]
     run_jobs(app)
-    [(_, _), (reply, author)] = messages(app, sent["room_id"])
-    assert author == "auto-reply@team.invalid"
-    assert "지금은 답변할 수 있는 팀원이 없습니다" in reply
+    assert messages(app, sent["room_id"]) == [("Hello?", customer.email)]
 
 
 def test_typical_reply_time_is_the_median_first_response_in_business_minutes(

@@ -44,8 +44,9 @@ def open_page(browser, live, email, password, *, locale="en-US", zone="Asia/Seou
     return page
 
 
-def close_today(admin_page):
-    """In the inbox's Business hours: every day 09:00-18:00 in Seoul, today closed."""
+def close_today(admin_page, away_message):
+    """In the inbox's Business hours: every day 09:00-18:00 in Seoul, today closed,
+    and the automatic reply's text."""
     today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Seoul")).date().isoformat()
     admin_page.click("#settings-hours")
     admin_page.wait_for_selector("#hours-dialog[open]")
@@ -55,6 +56,7 @@ def close_today(admin_page):
     for day in EVERY_DAY:
         admin_page.fill(f"#hours-{day}", "9:00-18:00")
     admin_page.fill("#hours-closed", today)
+    admin_page.fill("#hours-away", away_message)
     admin_page.click("#hours-form button[type=submit]")
     admin_page.wait_for_selector("#hours-saved:not([hidden])", timeout=10000)
     admin_page.click("#hours-dialog form[method=dialog] button")
@@ -67,13 +69,13 @@ def close_today(admin_page):
             "en-US",
             "Back tomorrow at 09:00 AM",
             "We will answer here and by email",
-            "No one on the team is available right now",
+            "Thanks! We are closed today and will answer tomorrow morning.",
         ),
         (
             "ko-KR",
             "내일 오전 09:00에 돌아옵니다",
             "메일로 보내 드리니",
-            "답변할 수 있는 팀원이 없습니다",
+            "문의 감사합니다! 오늘은 휴무라 내일 오전에 답변드릴게요.",
         ),
     ],
 )
@@ -82,7 +84,7 @@ def test_a_customer_is_told_the_team_is_away_and_gets_one_automatic_reply(
 ):
     admin = users.make("admin", name="Ada Admin")
     support = open_page(browser, live, admin.email, admin.password)
-    close_today(support)
+    close_today(support, reply)
     # A bad range is refused with the day named, and nothing is saved.
     support.click("#settings-hours")
     support.fill("#hours-mon", "9-18")
