@@ -39,12 +39,22 @@ class HoldingMailbox(Mailbox):
         return "250 OK"
 
 
+class RefusingMailbox(Mailbox):
+    """Mailbox whose every recipient is unknown (550 at RCPT TO): a mail refused for good."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return "550 5.1.1 No such user here"
+
+
 class SMTPServer:
-    def __init__(self, folder: Path, port: int | None = None, holding: bool = False):
+    def __init__(
+        self, folder: Path, port: int | None = None, holding: bool = False, refusing=False
+    ):
         self.folder = Path(folder)
         self.maildir = self.folder / "maildir"
         self.port = port or free_port()
         self.holding = holding
+        self.refusing = refusing
         self.process: subprocess.Popen | None = None
 
     @property
@@ -56,7 +66,11 @@ class SMTPServer:
         return Path(str(self.maildir) + ".hold")
 
     def start(self, timeout: float = 15) -> SMTPServer:
-        handler = "tests.smtp.HoldingMailbox" if self.holding else "aiosmtpd.handlers.Mailbox"
+        handler = "aiosmtpd.handlers.Mailbox"
+        if self.holding:
+            handler = "tests.smtp.HoldingMailbox"
+        elif self.refusing:
+            handler = "tests.smtp.RefusingMailbox"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.log = open(self.folder / "smtp.log", "ab")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(

@@ -226,3 +226,54 @@ def test_without_mail_url_emails_go_to_the_outbox_shown_to_admins_only(
     assert as_admin.get("/dev/outbox/..%2F..%2Fetc%2Fpasswd").status_code == 404
     monkeypatch.setitem(app.config, "MAIL_URL", "smtp://127.0.0.1:1")
     assert as_admin.get("/dev/outbox").status_code == 404  # real mail: no outbox page
+
+
+def test_an_address_the_smtp_server_refuses_for_good_is_not_tried_again(
+    app, tmp_path, monkeypatch, work, connect, customer, admin
+):
+    from app.extensions import db
+    from app.models import ChatRoom
+
+    server = SMTPServer(tmp_path / "refusing", refusing=True).start()
+    try:
+        monkeypatch.setitem(app.config, "MAIL_URL", server.url)
+        monkeypatch.setitem(app.config, "CHAT_EMAIL_DELAY", DELAY)
+        room_id, _, _ = conversation(connect, customer, admin, "A reply nobody can get")
+        assert check(app, room_id).result == "refused"  # a 550: final, logged
+        with app.app_context():
+            room = db.session.get(ChatRoom, room_id)
+            assert room.emailed_through_id == room.last_message_id  # done with
+            assert room.email_claimed_until is None
+        assert check(app, room_id).result == "nothing"  # and never tried again
+        sweep(app)
+        with app.app_context():
+            from app.services import notify
+
+            assert room_id not in notify.sweep()
+    finally:
+        server.stop()
+
+
+def test_a_claim_is_its_owners_a_job_whose_claim_ran_out_cannot_clear_another(
+    app, connect, customer, admin
+):
+    from datetime import timedelta
+
+    from app.extensions import db
+    from app.models import ChatRoom, utcnow
+    from app.services import notify
+
+    room_id, _, _ = conversation(connect, customer, admin, "Claimed")
+    theirs = utcnow() + timedelta(seconds=100)
+    with app.app_context():
+        db.session.get(ChatRoom, room_id).email_claimed_until = theirs
+        db.session.commit()
+        notify._release(room_id, utcnow() - timedelta(seconds=5))  # an old job's claim
+        assert db.session.get(ChatRoom, room_id, populate_existing=True).email_claimed_until
+        notify._record(room_id, 1, utcnow())
+        db.session.expire_all()
+        room = db.session.get(ChatRoom, room_id)
+        assert room.email_claimed_until is not None  # still the live job's
+        notify._record(room_id, 0)
+        db.session.expire_all()
+        assert db.session.get(ChatRoom, room_id).emailed_through_id == 1  # never back
