@@ -1,7 +1,7 @@
 """The away state in a real browser (Debian's Chromium), against `python wsgi.py`: an
 admin sets business hours in the inbox; a customer, in English and in Korean, is told
 when the team is back (in their own time zone) and that the answer comes by email, and
-gets one automatic reply however many messages they write."""
+gets one automatic reply however many messages they write. (`live`: tests/system/conftest.py.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.live import LiveServer
 from tests.system.conftest import CHROMIUM
 
 pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
@@ -19,15 +18,6 @@ if not os.path.exists(CHROMIUM):
     pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
 EVERY_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-@pytest.fixture
-def live(database_url):
-    server = LiveServer(database_url, "eventlet", CHAT_RATE_LIMIT="1000/10")
-    try:
-        yield server.start()
-    finally:
-        server.close()
 
 
 def open_page(browser, live, email, password, *, locale="en-US", zone="Asia/Seoul"):
