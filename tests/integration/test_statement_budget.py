@@ -83,6 +83,33 @@ def test_send_into_an_existing_room(connect, customer, statements):
     assert selects_users(seen) == []
 
 
+def test_a_send_while_the_team_is_away_queues_its_automatic_reply_without_a_statement(
+    app, connect, customer, admin, statements
+):
+    """The automatic reply and the emails are jobs, queued after the commit: the send
+    itself stays one statement (issue 22)."""
+    from app.services import availability
+
+    sock = connect(customer)
+    assert emit(sock, "send_message", {"body": "first"})["ok"]  # the room, no reply yet
+    support = connect(admin)
+    closed = {"timezone": "UTC", "week": {}}
+    emit(support, "save_team_settings", {"hours": closed, "away_message": "Back soon"})
+    with app.app_context():
+        availability.load()
+    huey = app.extensions["chat_jobs"].huey
+    huey.flush()
+    with statements() as seen:
+        assert emit(sock, "send_message", {"body": "anyone?", "client_id": "a2"})["ok"]
+    assert len(seen) == budget("send_message"), seen
+    assert huey.pending_count() == 1  # the automatic reply's job, in the job store
+    room_id = emit(sock, "list_rooms", {})["rooms"][0]["id"]
+    with statements() as seen:  # an agent's reply queues the customer's email check
+        assert emit(support, "send_message", {"room_id": room_id, "body": "Here"})["ok"]
+    assert len(seen) == budget("admin_send"), seen
+    assert huey.pending_count() == 2  # (Huey queues a delayed job; its eta waits there)
+
+
 def test_a_send_with_files_links_them_in_the_same_statement(
     http, users, connect, customer, statements
 ):
