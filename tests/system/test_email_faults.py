@@ -57,6 +57,7 @@ def emailed_everything(database_url: str, count: int) -> bool:
 
 
 @needs_postgres  # the test and the server share the database
+@pytest.mark.timeout(400)  # a dead job's claim runs out after two minutes, by design
 def test_a_server_killed_in_the_middle_of_an_smtp_session_sends_the_email_after_restart(
     database_url, users, tmp_path
 ):
@@ -201,5 +202,62 @@ def test_an_emailed_reply_answered_by_email_reaches_the_agent_live(database_url,
         if listener is not None:
             listener.terminate()
             listener.wait(timeout=20)
+        server.close()
+        smtp.stop()
+
+
+@needs_postgres
+@pytest.mark.skipif(not REDIS_URL, reason="needs Redis: set REDIS_URL (the worker's queue)")
+@pytest.mark.timeout(400)  # the claim's two minutes, then the worker's sweep (a minute)
+def test_a_worker_killed_in_the_middle_of_an_smtp_session_sends_the_email_after_restart(
+    database_url, users, tmp_path
+):
+    """The same with the jobs in `flask --app wsgi worker` (CHAT_JOBS_IN_PROCESS=0)."""
+    smtp = SMTPServer(tmp_path / "smtp", holding=True)
+    smtp.folder.mkdir(parents=True)
+    smtp.hold_file.touch()
+    smtp.start()
+    env = {
+        "REDIS_URL": REDIS_URL,
+        "MAIL_URL": smtp.url,
+        "CHAT_EMAIL_DELAY": "1",
+        "CHAT_JOBS_IN_PROCESS": "0",
+        "CHAT_JOBS_NAME": f"killed-{os.getpid()}-{tmp_path.name}",
+    }
+    server = LiveServer(database_url, "gevent", **env)
+    worker = None
+
+    def start_worker():
+        return subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--threads", "2"],
+            cwd=ROOT,
+            env=server.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+
+    try:
+        server.start()
+        worker = start_worker()
+        [address] = reply_to_customers(server, users, 1)
+        seen = smtp.hold_file.with_name(smtp.hold_file.name + ".seen")
+        assert wait_for(seen.exists, timeout=60)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        smtp.hold_file.unlink()
+        assert smtp.messages() == []
+        worker = start_worker()
+
+        def to_customer():
+            return [e for e in smtp.messages() if e["To"].addresses[0].addr_spec == address]
+
+        # The claim runs out (two minutes); the worker's sweep (every minute) sends it.
+        assert wait_for(to_customer, timeout=260, interval=0.5)
+        assert wait_for(lambda: emailed_everything(database_url, 1), timeout=20)
+        assert len(to_customer()) == 1
+    finally:
+        if worker is not None:
+            worker.kill()
+            worker.wait(timeout=20)
         server.close()
         smtp.stop()
