@@ -112,7 +112,16 @@ def customer_room_changed(customer_room: dict, customer_id: int, line: dict) -> 
 
 
 def session_expired(sid: str) -> None:
-    """Tell one socket its token has ended, then close it."""
+    """Tell one socket its token has ended, then close it: once, though a logout and
+    the housekeeping's look at ended sessions may both find it before it is gone."""
+    from flask import current_app
+
+    told = current_app.extensions.setdefault("chat_told_expired", {})
+    if sid in told:
+        return
+    if len(told) > 10_000:
+        told.clear()
+    told[sid] = True
     _emit("session_expired", {}, sid)
     with _publishing:  # with Redis, a disconnect of another process's socket publishes
         socketio.server.disconnect(sid, namespace=NAMESPACE)
