@@ -64,6 +64,9 @@ def app(database_url):
 
     reset_database(database_url)
     application = create_app("testing")
+    # The tests run the jobs themselves (app.jobs.run_pending), never a runner thread
+    # beside them; servers the tests start run theirs as shipped.
+    application.config["CHAT_JOBS_IN_PROCESS"] = False
     with application.app_context():
         upgrade()
     return application
