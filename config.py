@@ -89,6 +89,13 @@ def _positive_int(env, name: str, default: int) -> int:
     return int(text)
 
 
+def _non_negative_int(env, name: str, default: int) -> int:
+    text = env.get(name, str(default))
+    if not text.strip().isdigit():
+        raise ConfigError(f"{name} must be a whole number (0 or more), got {text!r}")
+    return int(text)
+
+
 MIN_SECRET_BYTES = 32
 
 
@@ -255,6 +262,12 @@ class Config:
         # An agent's reply the customer has not seen is emailed after this many seconds
         # with no socket of theirs open.
         self.CHAT_EMAIL_DELAY = _positive_int(env, "CHAT_EMAIL_DELAY", 120)
+        # Assignment (issue 23): how many open conversations automatic assignment gives
+        # one member at most (each member's own capacity overrides it), and after how
+        # many seconds away or offline a member's open conversations go back to the
+        # queue (0: never, the default).
+        self.CHAT_AGENT_CAPACITY = _positive_int(env, "CHAT_AGENT_CAPACITY", 10)
+        self.CHAT_RELEASE_AFTER = _non_negative_int(env, "CHAT_RELEASE_AFTER", 0)
         # Jobs (emails, delayed checks): Huey, in Redis with REDIS_URL, else in a SQLite
         # file. `python wsgi.py` runs them itself unless CHAT_JOBS_IN_PROCESS=0 (then
         # `flask --app wsgi worker` does).

@@ -30,6 +30,12 @@ class Unauthorized(ChatError):
     code, status, default_message = "unauthorized", 401, "Log in first."
 
 
+class Deactivated(Unauthorized):
+    """The right password for an account an admin has deactivated."""
+
+    default_message = "This account has been deactivated. Ask an admin of your team."
+
+
 class Forbidden(ChatError):
     code, status, default_message = "forbidden", 403, "You may not do that."
 
@@ -147,7 +153,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ChatError)
     def handle_chat_error(exc: ChatError):
-        return jsonify(error_body(exc.code, exc.message)), exc.status
+        return jsonify({"error": exc.to_dict()}), exc.status
 
     @app.errorhandler(429)
     def handle_rate_limited(exc: HTTPException):

@@ -38,6 +38,8 @@ class Jobs:
     sweep: object
     alert_agents: object
     auto_reply: object
+    send_invite: object = None
+    release_if_gone: object = None
 
 
 def init_jobs(app: Flask) -> Jobs:
@@ -71,7 +73,21 @@ def init_jobs(app: Flask) -> Jobs:
         with app.app_context():
             return availability.auto_reply(room_id, message_id)
 
-    jobs = Jobs(huey, check_room, None, alert_agents, auto_reply)
+    @huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=RETRY_BACKOFF)
+    def send_invite(invitation_id: int, url: str, language: str) -> str:
+        from .services import team
+
+        with app.app_context():
+            return team.send_invite(invitation_id, url, language)
+
+    @huey.task(retries=RETRIES, retry_delay=RETRY_DELAY, retry_backoff=RETRY_BACKOFF)
+    def release_if_gone(member_id: int) -> str:
+        from .services import assignment
+
+        with app.app_context():
+            return assignment.release_if_gone(member_id)
+
+    jobs = Jobs(huey, check_room, None, alert_agents, auto_reply, send_invite, release_if_gone)
 
     @huey.periodic_task(crontab(minute="*"))
     def sweep() -> int:
@@ -89,11 +105,12 @@ def init_jobs(app: Flask) -> Jobs:
 def sweep_now(app: Flask, jobs: Jobs) -> int:
     """Queue a check for every room the database says may owe its customer an email,
     and one alert job for the rooms whose customers may be waiting for an agent."""
-    from .services import alerts, notify
+    from .services import alerts, assignment, notify
 
     with app.app_context():
         rooms = notify.sweep()
         waiting = alerts.due_rooms()
+        assignment.sweep_queue()
     # A room this process queued a check for within the minute is left to that job and
     # its retries (a room SMTP keeps refusing would otherwise gain a job every sweep).
     recent = app.extensions.setdefault("chat_swept", {})

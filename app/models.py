@@ -23,6 +23,9 @@ from sqlalchemy.sql.expression import false as sa_false
 
 from .extensions import db
 
+# The support team's roles; every other user is a customer.
+STAFF_ROLES = ("admin", "agent")
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -81,11 +84,23 @@ class User(db.Model):
     emails_off_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     # An agent's choice: no email when customers wait while no agent is online.
     alert_emails_off: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # Staff only (services/team.py). A deactivated member cannot log in, and their
+    # sessions ended when they were deactivated; their messages keep their name.
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    # Available (or away), as the member says: only an available, online member is
+    # given conversations automatically.
+    available: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    # How many open conversations automatic assignment gives them at most; None: the
+    # team's default (CHAT_AGENT_CAPACITY).
+    capacity: Mapped[int | None] = mapped_column(default=None)
+    # When automatic assignment last gave them a conversation: ties go to whoever
+    # waited longest (round-robin).
+    last_assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     site: Mapped[Site | None] = relationship(lazy="select")
 
     __table_args__ = (
-        CheckConstraint("role IN ('customer', 'admin')", name="role"),
+        CheckConstraint("role IN ('customer', 'agent', 'admin')", name="role"),
         CheckConstraint("(site_id IS NULL) = (external_id IS NULL)", name="site_identity_complete"),
         Index(
             "uq_users_email",
@@ -118,7 +133,13 @@ class User(db.Model):
 
     @property
     def is_admin(self) -> bool:
+        """Manages the team, the sites, business hours and saved replies."""
         return self.role == "admin"
+
+    @property
+    def is_staff(self) -> bool:
+        """Answers customers: an admin or an agent (STAFF_ROLES)."""
+        return self.role in STAFF_ROLES
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"
@@ -159,12 +180,29 @@ class ChatRoom(db.Model):
     agents_claimed_until: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), default=None
     )
+    # The staff member the conversation is assigned to (services/assignment.py).
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    # Set while the room waits in the queue for automatic assignment: since when (made,
+    # reopened or given back). Oldest first; None: not waiting.
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
-    customer: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+    customer: Mapped[User] = relationship(lazy="joined", innerjoin=True, foreign_keys=[customer_id])
+    assignee: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[assignee_id])
 
     __table_args__ = (
         CheckConstraint("status IN ('open', 'resolved')", name="status"),
         Index("ix_chat_rooms_activity", "last_activity_at", "id"),
+        # Each member's open conversations (their load, the Mine view).
+        Index("ix_chat_rooms_assignee_status", "assignee_id", "status"),
+        Index(
+            "ix_chat_rooms_queued_at",
+            "queued_at",
+            "id",
+            sqlite_where=text("queued_at IS NOT NULL"),
+            postgresql_where=text("queued_at IS NOT NULL"),
+        ),
     )
 
     def __repr__(self) -> str:
@@ -248,8 +286,15 @@ class RoomEvent(db.Model):
     status: Mapped[str] = mapped_column(String(16))  # the room's status after the change
     after_message_id: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # "status": resolved or reopened; "assigned": the assignee changed (to `assignee`,
+    # or to nobody); "reply_anyway": the actor answered while `assignee` was assigned.
+    kind: Mapped[str] = mapped_column(String(16), default="status", server_default="status")
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
 
-    actor: Mapped[User | None] = relationship(lazy="joined")
+    actor: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[actor_id])
+    assignee: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[assignee_id])
 
     __table_args__ = (Index("ix_room_events_room_id_after", "room_id", "after_message_id"),)
 
@@ -295,6 +340,27 @@ class TokenFamily(db.Model):
 
     def __repr__(self) -> str:
         return f"<TokenFamily {self.id} of user {self.user_id}>"
+
+
+class StaffInvitation(db.Model):
+    """An admin's invitation to join the team: the link's token is kept only as its
+    SHA-256, and is spent by the first acceptance (services/team.py)."""
+
+    __tablename__ = "staff_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str | None] = mapped_column(String(100), default=None)
+    role: Mapped[str] = mapped_column(String(16))
+    invited_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    __table_args__ = (CheckConstraint("role IN ('agent', 'admin')", name="role"),)
 
 
 class TeamSetting(db.Model):

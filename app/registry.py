@@ -41,6 +41,10 @@ class Identity:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("admin", "agent")
+
 
 @dataclass(frozen=True)
 class Connection:
@@ -48,6 +52,9 @@ class Connection:
 
     sid: str
     user_id: int
+    # The side, not the user's role: "admin" for every member of the support team
+    # (admins and agents alike: `any_online("admin")` is "the team is online"), else
+    # "customer".
     role: str
     family: str | None  # the token family it was opened with (services/tokens.py)
     token_exp: int | None

@@ -72,6 +72,22 @@ def app(database_url):
     return application
 
 
+@pytest.fixture
+def manual_assignment(app):
+    """The team's automatic assignment switched off (a setting admins have), for tests
+    about something else that pin exact events or thread lines."""
+    import json
+
+    from app.extensions import db
+    from app.models import TeamSetting, utcnow
+    from app.services import availability
+
+    with app.app_context():
+        db.session.add(TeamSetting(key="auto_assign", value=json.dumps(False), updated_at=utcnow()))
+        db.session.commit()
+        availability.load()
+
+
 TEST_LIMITS = {
     "CHAT_RATE_LIMIT": "1000/10",
     "CHAT_EVENT_RATE_LIMIT": "10000/10",
@@ -81,6 +97,7 @@ TEST_LIMITS = {
     "LOGIN_THROTTLE_DELAY": "0",  # test_throttling.py checks the delay on its own
 }
 TABLES = (
+    "staff_invitations",
     "team_settings",
     "canned_replies",
     "token_families",

@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify, request
 from flask_jwt_extended import current_user, jwt_required
 
 from ..extensions import csrf
+from ..services import team
 from ..services.inbox import list_rooms
 from ..services.messages import list_history
 from ..services.payloads import user_view
@@ -50,6 +51,28 @@ def messages(room_id: int):
     payload = {**query_args("limit", "before_id", "after_id"), "room_id": room_id}
     found, has_more, lines = list_history(current_user, payload)
     page = {"messages": found, "has_more": has_more}
-    if current_user.is_admin:  # the thread's status lines are the team's alone
+    if current_user.is_staff:  # the thread's status lines are the team's alone
         page["events"] = lines
     return jsonify(page)
+
+
+@bp.get("/staff")
+@jwt_required()
+def staff():
+    """The team, for its admins."""
+    team.only_admins(current_user)
+    return jsonify({"staff": team.list_staff(current_user)})
+
+
+@bp.post("/staff/invitations")
+@jwt_required()
+def invite():
+    return jsonify(team.invite(current_user, request.get_json(silent=True))), 201
+
+
+@bp.patch("/staff/<int:member_id>")
+@jwt_required()
+def change_member(member_id: int):
+    return jsonify(
+        {"member": team.change_member(current_user, member_id, request.get_json(silent=True))}
+    )

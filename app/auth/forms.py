@@ -50,5 +50,11 @@ class RegisterForm(FlaskForm):
                 field.errors.append(gettext("Check this field."))
 
 
+class AcceptInviteForm(RegisterForm):
+    """An invitation's form: the email is the invitation's own."""
+
+    email = None
+
+
 class LogoutForm(FlaskForm):
     """No fields: only the CSRF token, so a foreign page cannot log a user out."""

@@ -22,13 +22,13 @@ from flask_jwt_extended import (
     unset_jwt_cookies,
 )
 
-from ..errors import ChatError, Conflict, Unauthorized, ValidationError
+from ..errors import ChatError, Conflict, Deactivated, NotFound, Unauthorized, ValidationError
 from ..extensions import csrf
-from ..services import tokens
+from ..services import team, tokens
 from ..services.payloads import user_view
 from ..services.users import authenticate, register_user
 from . import throttle
-from .forms import LoginForm, LogoutForm, RegisterForm
+from .forms import AcceptInviteForm, LoginForm, LogoutForm, RegisterForm
 
 bp = Blueprint("auth", __name__)
 
@@ -51,6 +51,48 @@ def api_register():
 def api_login():
     user = authenticate(request.get_json(silent=True))
     return jsonify({**tokens.start_session(user), "user": user_view(user)})
+
+
+@bp.post("/api/auth/accept-invite")
+@csrf.exempt
+@throttle.register_per_address
+def api_accept_invite():
+    """Spend an invitation for a staff account: answered like a login."""
+    user = team.accept_invite(request.get_json(silent=True))
+    return jsonify({**tokens.start_session(user), "user": user_view(user)}), 201
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+@throttle.register_per_address
+def accept_invite(token: str):
+    """The invitation's page: the invited person chooses their name and password."""
+    invitation = team.find_invitation(token)
+    if invitation is None:
+        return render_template("auth/invite_gone.html"), 404
+    form = AcceptInviteForm()
+    if request.method == "GET" and invitation.name:
+        form.name.data = invitation.name
+    if form.validate_on_submit():
+        data = {"token": token, "name": form.name.data, "password": form.password.data}
+        try:
+            user = team.accept_invite(data)
+        except ValidationError as exc:
+            form.show_errors(exc.fields)
+        except (Conflict, NotFound) as exc:
+            flash(
+                gettext("This invitation can no longer be used. Ask your admin for a new one.")
+                if isinstance(exc, NotFound)
+                else gettext("That email already has an account. Log in instead."),
+                "error",
+            )
+        except ChatError:
+            flash(gettext("Something went wrong on our side. Try again in a moment."), "error")
+        else:
+            return _log_in_with_cookies(user)
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "auth/invite.html", form=form, invitation=invitation, token=token
+    ), status
 
 
 @bp.post("/api/auth/refresh")
@@ -96,6 +138,8 @@ def login():
     if form.validate_on_submit():
         try:
             user = authenticate({"email": form.email.data, "password": form.password.data})
+        except Deactivated:
+            flash(gettext("This account has been deactivated. Ask an admin of your team."), "error")
         except Unauthorized:
             flash(gettext("Wrong email or password."), "error")
         except ChatError:

@@ -11,7 +11,7 @@ from ..models import ChatRoom, User
 
 def visible_to(user: User) -> list:
     """The rule as query conditions: an admin sees every room, a customer only their own."""
-    return [] if user.is_admin else [ChatRoom.customer_id == user.id]
+    return [] if user.is_staff else [ChatRoom.customer_id == user.id]
 
 
 def access_room(user: User, room_id: int, *, lock: bool = False) -> ChatRoom:

@@ -37,7 +37,7 @@ def mark_read(user: User, data: object) -> None:
             _check_mark_target(user, form)  # not_found, or the mark was already there
             return
     events.read(
-        read_view(form.room_id, user, form.message_id), admin_room["customer"]["id"], user.is_admin
+        read_view(form.room_id, user, form.message_id), admin_room["customer"]["id"], user.is_staff
     )
     events.room_changed(admin_room)
 
@@ -45,13 +45,13 @@ def mark_read(user: User, data: object) -> None:
 def _move_mark(user: User, form: MarkRead):
     mark, unread = (
         (ChatRoom.admin_read_id, ChatRoom.admin_unread)
-        if user.is_admin
+        if user.is_staff
         else (ChatRoom.customer_read_id, ChatRoom.customer_unread)
     )
     # The side's unread count: the other side's messages after the new mark.
     from_other_side = (
         Message.author_id == ChatRoom.customer_id
-        if user.is_admin
+        if user.is_staff
         else and_(Message.author_id != ChatRoom.customer_id, Message.internal.is_(false()))
     )
     still_unread = (
@@ -78,6 +78,7 @@ def _move_mark(user: User, form: MarkRead):
             ChatRoom.last_message_id,
             ChatRoom.admin_unread,
             ChatRoom.customer_read_id,
+            ChatRoom.assignee_id,
         )
         .execution_options(synchronize_session=False)
     )
@@ -87,7 +88,7 @@ def _markable(user: User, message_id: int, room_id: int) -> list:
     """The message a read mark may move to: one in the room that the user may see (a
     customer's mark never names an internal note)."""
     conditions = [Message.id == message_id, Message.room_id == room_id]
-    if not user.is_admin:
+    if not user.is_staff:
         conditions.append(Message.internal.is_(false()))
     return conditions
 

@@ -24,7 +24,7 @@ from ..database import transaction
 from ..errors import Forbidden
 from ..extensions import db
 from ..mail import MailRefused, MailUnavailable, deliver
-from ..models import ChatRoom, Message, User, utcnow
+from ..models import STAFF_ROLES, ChatRoom, Message, User, utcnow
 from ..registry import current_registry
 from .schemas import Payload, parse
 
@@ -38,7 +38,7 @@ class SetAlertEmails(Payload):
 
 def set_alert_emails(user, data: object) -> dict:
     """An agent switches their own waiting-customer emails on or off."""
-    if not user.is_admin:
+    if not user.is_staff:
         raise Forbidden("Only the support team gets these emails.")
     form = parse(SetAlertEmails, data)
     with transaction() as session:
@@ -90,7 +90,11 @@ def alert_agents(room_ids: list[int]) -> str:
         found = {room_id: _waiting(room_id, cutoff) for room_id in claimed}
         waiting = [w for w in found.values() if w and w["due"]]
         agents = db.session.scalars(
-            select(User).where(User.role == "admin", User.alert_emails_off.is_(false()))
+            select(User).where(
+                User.role.in_(STAFF_ROLES),
+                User.deactivated_at.is_(None),
+                User.alert_emails_off.is_(false()),
+            )
         ).all()
         agents = [a for a in agents if "@" in a.email and not a.email.endswith(".invalid")]
         emails = [_compose(group, waiting) for group in _by_language(agents)] if waiting else []

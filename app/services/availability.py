@@ -37,6 +37,7 @@ BOT_EMAIL = "auto-reply@team.invalid"  # the automatic reply's author (no passwo
 class Settings:
     hours: hours.Schedule | None = None
     away_message: str | None = None
+    auto_assign: bool = True  # new and reopened conversations are assigned automatically
 
 
 def _store() -> dict:
@@ -50,10 +51,17 @@ def load() -> Settings:
     rows = {r.key: json.loads(r.value) for r in db.session.scalars(select(TeamSetting))}
     raw_hours = rows.get("business_hours")
     settings = Settings(
-        hours.parse(raw_hours) if raw_hours else None, rows.get("away_message") or None
+        hours.parse(raw_hours) if raw_hours else None,
+        rows.get("away_message") or None,
+        rows.get("auto_assign") is not False,
     )
     _store()["settings"] = settings
     return settings
+
+
+def fresh_settings() -> Settings:
+    """The team's settings, read again if this process's copy is 5 s old."""
+    return _fresh()
 
 
 def cached() -> Settings:
@@ -166,18 +174,19 @@ def _aware(moment):
 
 
 def team_settings(user, data: object) -> dict:
-    if not user.is_admin:
+    if not user.is_staff:
         raise Forbidden("Only the support team sees its settings.")
     settings = load()
     return {
         "hours": hours.to_json(settings.hours) if settings.hours else None,
         "away_message": settings.away_message,
+        "auto_assign": settings.auto_assign,
     }
 
 
 def save_team_settings(user, data: object) -> dict:
     if not user.is_admin:
-        raise Forbidden("Only the support team changes its settings.")
+        raise Forbidden("Only the team's admins change its settings.")
     if not isinstance(data, dict):
         raise ValidationError("An object with hours and away_message.", {"hours": "missing"})
     raw = data.get("hours")
@@ -196,6 +205,10 @@ def save_team_settings(user, data: object) -> dict:
         "business_hours": hours.to_json(schedule) if schedule else None,
         "away_message": message,
     }
+    if "auto_assign" in data:  # left as it is when the form does not say
+        if not isinstance(data["auto_assign"], bool):
+            raise ValidationError("auto_assign: true or false", {"auto_assign": "not a boolean"})
+        values["auto_assign"] = data["auto_assign"]
     with transaction() as session:
         for key, value in values.items():
             row = session.get(TeamSetting, key)
@@ -205,6 +218,11 @@ def save_team_settings(user, data: object) -> dict:
                 row.value, row.updated_at = json.dumps(value), utcnow()
     _store()["reply"] = (None, -1e9)  # hours changed: count again
     _store()["read_at"] = -1e9
+    load()
+    if values.get("auto_assign"):  # switched on: whoever waits is given out now
+        from .assignment import assign_waiting
+
+        assign_waiting()
     return team_settings(user, {})
 
 

@@ -20,9 +20,14 @@ from .schemas import CannedRef, SaveCanned, parse
 MAX_REPLIES = 500  # a team's list, not a knowledge base
 
 
+def _only_staff(user: User) -> None:
+    if not user.is_staff:
+        raise Forbidden("Saved replies are for the support team.")
+
+
 def _only_admins(user: User) -> None:
     if not user.is_admin:
-        raise Forbidden("Saved replies are for the support team.")
+        raise Forbidden("Only the team's admins change saved replies.")
 
 
 def canned_view(reply: CannedReply) -> dict:
@@ -35,7 +40,7 @@ def all_replies() -> list[dict]:
 
 
 def list_canned(user: User, data: object) -> list[dict]:
-    _only_admins(user)
+    _only_staff(user)
     return all_replies()
 
 

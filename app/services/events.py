@@ -65,6 +65,19 @@ def canned_replies(replies: list[dict]) -> None:
     _emit("canned_replies", {"replies": replies}, ADMINS)
 
 
+def assigned(admin_room: dict, line: dict) -> None:
+    """A room's assignee changed: the team's inbox row, and the thread's line for it.
+    Customers never hear who on the team has them."""
+    _emit("room_updated", admin_room, ADMINS)
+    _emit("room_event", line, ADMINS)
+
+
+def staff_changed(member: dict) -> None:
+    """A member of the team joined, changed role or capacity, was deactivated, or says
+    they are available or away: every staff socket (never a customer's)."""
+    _emit("staff_updated", member, ADMINS)
+
+
 def room_created(admin_room: dict) -> None:
     _emit("room_created", admin_room, ADMINS)
 

@@ -25,7 +25,7 @@ Side = Literal["admin", "customer"]
 
 
 def side_of(user: User) -> Side:
-    return "admin" if user.is_admin else "customer"
+    return "admin" if user.is_staff else "customer"
 
 
 def room_summaries(side: Side, rooms: list[ChatRoom]) -> list[dict]:
@@ -52,6 +52,7 @@ def room_summaries(side: Side, rooms: list[ChatRoom]) -> list[dict]:
             room.customer_id in online,
             # what the other side has read: the receipt a side shows under its messages
             room.customer_read_id if side == "admin" else room.admin_read_id,
+            for_staff=side == "admin",
         )
         for room in rooms
     ]
@@ -84,7 +85,7 @@ def listed_for(user: User) -> list:
     """The rooms the inbox lists: a customer's own room (even before its first message),
     and for the team every room with a message. A room nobody has written in is not
     work: it stays out of the team's list and counts until its first message."""
-    if user.is_admin:
+    if user.is_staff:
         return [ChatRoom.last_message_id.is_not(None)]
     return visible_to(user)
 
@@ -92,6 +93,10 @@ def listed_for(user: User) -> list:
 def query_rooms(user: User, form: ListRooms) -> tuple[list[ChatRoom], str | None]:
     """A page of the rooms `user` may see, most recent activity first."""
     query = select(ChatRoom).where(*listed_for(user))
+    if user.is_staff and form.view == "mine":
+        query = query.where(ChatRoom.assignee_id == user.id)
+    elif user.is_staff and form.view == "unassigned":
+        query = query.where(ChatRoom.assignee_id.is_(None))
     if form.status:
         query = query.where(ChatRoom.status == form.status)
     if form.unread:
@@ -137,29 +142,56 @@ def _searched_rooms(user: User, q: str):
     terms = search.words(q)
     if not terms:
         return by_customer
-    by_text = search.rooms_matching(terms, with_notes=user.is_admin)
-    if not user.is_admin:
+    by_text = search.rooms_matching(terms, with_notes=user.is_staff)
+    if not user.is_staff:
         by_text = by_text.join(ChatRoom, ChatRoom.id == Message.room_id).where(*visible_to(user))
     return union(by_customer, by_text)
 
 
 def _unread_column(user: User):
-    return ChatRoom.admin_unread if user.is_admin else ChatRoom.customer_unread
+    return ChatRoom.admin_unread if user.is_staff else ChatRoom.customer_unread
 
 
-def inbox_counts(user: User) -> dict:
+def inbox_counts(user: User, data: object = None) -> dict:
     """How many of the rooms `user` may see are in each of the inbox's filters (All,
-    Open, Resolved, Unread), in one statement over the room rows' own counters."""
+    Open, Resolved, Unread), in one statement over the room rows' own counters.
+
+    For the team, the filters count within a view (`view`: mine, unassigned, all), and
+    `views` counts the open conversations of each view."""
+    view = parse(ListRooms, data).view if isinstance(data, dict) else "all"
     unread = _unread_column(user)
+    columns = [
+        func.count(),
+        func.count().filter(ChatRoom.status == "open"),
+        func.count().filter(ChatRoom.status == "resolved"),
+        func.count().filter(unread > 0),
+    ]
+    in_view = {
+        "mine": ChatRoom.assignee_id == user.id,
+        "unassigned": ChatRoom.assignee_id.is_(None),
+    }
+    if not user.is_staff:
+        row = db.session.execute(select(*columns).where(*listed_for(user))).one()
+        return dict(zip(("all", "open", "resolved", "unread"), row, strict=True))
+    chosen = in_view.get(view)
+    if chosen is not None:
+        columns = [column.filter(chosen) for column in columns[:1]] + [
+            func.count().filter(chosen, ChatRoom.status == "open"),
+            func.count().filter(chosen, ChatRoom.status == "resolved"),
+            func.count().filter(chosen, unread > 0),
+        ]
+    is_open = ChatRoom.status == "open"
     row = db.session.execute(
         select(
-            func.count(),
-            func.count().filter(ChatRoom.status == "open"),
-            func.count().filter(ChatRoom.status == "resolved"),
-            func.count().filter(unread > 0),
+            *columns,
+            func.count().filter(is_open, in_view["mine"]),
+            func.count().filter(is_open, in_view["unassigned"]),
+            func.count().filter(is_open),
         ).where(*listed_for(user))
     ).one()
-    return dict(zip(("all", "open", "resolved", "unread"), row, strict=True))
+    counts = dict(zip(("all", "open", "resolved", "unread"), row[:4], strict=True))
+    counts["views"] = dict(zip(("mine", "unassigned", "all"), row[4:], strict=True))
+    return counts
 
 
 def list_rooms(user: User, data: object) -> tuple[list[dict], str | None]:
@@ -170,7 +202,7 @@ def list_rooms(user: User, data: object) -> tuple[list[dict], str | None]:
     summaries = room_summaries(side_of(user), rooms)
     if form.q and form.q.strip():  # what matched in each room's messages, if anything
         terms = search.words(form.q)
-        found = search.matches([room.id for room in rooms], terms, with_notes=user.is_admin)
+        found = search.matches([room.id for room in rooms], terms, with_notes=user.is_staff)
         for summary in summaries:
             summary["match"] = found.get(summary["id"])
     return summaries, next_cursor
@@ -178,6 +210,7 @@ def list_rooms(user: User, data: object) -> tuple[list[dict], str | None]:
 
 # Made once: a fresh alias per call would miss SQLAlchemy's statement cache every time.
 CUSTOMER, AUTHOR = aliased(User, name="customer"), aliased(User, name="author")
+ASSIGNEE = aliased(User, name="assignee")
 
 
 def summary_query(room):
@@ -203,10 +236,13 @@ def summary_query(room):
             AUTHOR.name,
             AUTHOR.role,
             Message.attachment_count,
+            room.assignee_id,
+            ASSIGNEE.name,
         )
         .join(CUSTOMER, CUSTOMER.id == room.customer_id)
         .outerjoin(Message, Message.id == room.last_message_id)
         .outerjoin(AUTHOR, AUTHOR.id == Message.author_id)
+        .outerjoin(ASSIGNEE, ASSIGNEE.id == room.assignee_id)
     )
 
 

@@ -45,9 +45,9 @@ def send_message(user: User, data: object) -> dict:
     if not automatic:  # (its replies to many rooms share no one's send limit)
         check_send_rate(user.id)
     form = parse(SendMessage, data)
-    if user.is_admin and form.room_id is None:
+    if user.is_staff and form.room_id is None:
         raise ValidationError("room_id: an admin must name the room")
-    if form.internal and not user.is_admin:
+    if form.internal and not user.is_staff:
         raise Forbidden("Only the support team writes internal notes.")
     if not form.body and not form.attachments:
         raise ValidationError(
@@ -56,7 +56,7 @@ def send_message(user: User, data: object) -> dict:
         )
     now = utcnow()
     # A customer's sends go to their one room; an admin's to the room named.
-    room_key = ("room", form.room_id) if user.is_admin else ("customer", user.id)
+    room_key = ("room", form.room_id) if user.is_staff else ("customer", user.id)
     with admitted(room_key), core_transaction(one_statement=True) as connection:
         try:
             stored = store(
@@ -91,7 +91,7 @@ def send_message(user: User, data: object) -> dict:
     if form.internal:  # a note: the admins alone hear it, and the room stays as it was
         events.note_added(message)
         return message
-    admin_room = sent_room_view(stored, message, by_customer=not user.is_admin)
+    admin_room = sent_room_view(stored, message, by_customer=not user.is_staff)
     if stored.created:
         events.room_created(admin_room)
     events.message_sent(message, stored.customer_id, admin_room)
@@ -101,7 +101,17 @@ def send_message(user: User, data: object) -> dict:
             line = record_status(stored.room_id, user, "open", after_message_id=stored.message_id)
             customer_room = room_summary("customer", db.session.get(ChatRoom, stored.room_id))
         events.customer_room_changed(customer_room, stored.customer_id, line)
+    if stored.queued:  # rare: a new or reopened conversation waits for someone
+        assign_waiting()
     return message
+
+
+def assign_waiting() -> None:
+    """One round: a send frees no member's place, so at most its own room (or an older
+    waiting one) is given."""
+    from .assignment import assign_waiting as give_out
+
+    give_out(rounds=1)
 
 
 def _after_send(user, stored, automatic: bool) -> None:
@@ -111,7 +121,7 @@ def _after_send(user, stored, automatic: bool) -> None:
     try:
         if automatic:
             return
-        if user.is_admin:  # a reply: emailed later if the customer has not seen it
+        if user.is_staff:  # a reply: emailed later if the customer has not seen it
             notify.customer_email_due_at(stored.room_id)
             availability.team_wrote(stored.room_id)
         elif availability.auto_reply_due():  # the team is away: its automatic reply, a job
@@ -136,7 +146,7 @@ def list_history(user: User, data: object) -> tuple[list[dict], bool, list[dict]
         in_page.append(Message.id < form.before_id)
     if form.after_id is not None:
         in_page.append(Message.id > form.after_id)
-    if not user.is_admin:  # internal notes are the support team's alone
+    if not user.is_staff:  # internal notes are the support team's alone
         in_page.append(Message.internal.is_(false()))
     query = (
         select(ChatRoom.id, Message)
@@ -154,7 +164,7 @@ def list_history(user: User, data: object) -> tuple[list[dict], bool, list[dict]
     found = found[: form.limit]
     if form.after_id is None:
         found.reverse()
-    lines = page_events(form, found, has_more) if user.is_admin else []
+    lines = page_events(form, found, has_more) if user.is_staff else []
     with_files = [m.id for m in found if m.attachment_count]
     files = views_for(with_files) if with_files else {}  # a statement only when needed
     return [message_view(m, files.get(m.id)) for m in found], has_more, lines

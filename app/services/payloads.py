@@ -39,19 +39,31 @@ def message_view(message: Message, attachments: list[dict] | None = None) -> dic
     )
 
 
-def room_event_view(event: RoomEvent, by: dict | None = None) -> dict:
-    """The contract's RoomEvent (staff only): a status change as a line in the thread.
-    `by`: the actor's view when the caller has it (else read from the row)."""
+def room_event_view(
+    event: RoomEvent, by: dict | None = None, assignee: dict | None | bool = False
+) -> dict:
+    """The contract's RoomEvent (staff only): a line in the thread for a status change
+    (`kind` "status"), an assignment ("assigned": `assignee` {id, name}, null for
+    unassigned; `by` null when automatic) or a reply over someone's assignment
+    ("reply_anyway": `assignee` is whom it was over). `by` and `assignee`: the views
+    when the caller has them (else read from the row)."""
     if by is None and event.actor is not None:
         by = author_view(event.actor)
-    return {
+    view = {
         "id": event.id,
         "room_id": event.room_id,
+        "kind": event.kind or "status",
         "status": event.status,
         "by": by,
         "after_message_id": event.after_message_id,
         "created_at": iso(event.created_at),
     }
+    if view["kind"] != "status":
+        if assignee is False:
+            member = event.assignee
+            assignee = assignee_view(member.id, member.name) if member is not None else None
+        view["assignee"] = assignee
+    return view
 
 
 def _message(
@@ -79,8 +91,9 @@ def room_view(
     unread_count: int,
     customer_online: bool,
     seen_up_to: int | None,
+    for_staff: bool = True,
 ) -> dict:
-    return {
+    view = {
         "id": room.id,
         "customer": user_view(room.customer),
         "status": room.status,
@@ -90,6 +103,15 @@ def room_view(
         "customer_online": customer_online,
         "seen_up_to": seen_up_to,
     }
+    if for_staff:  # who on the team has it: the team's business, not the customer's
+        view["assignee"] = assignee_view(
+            room.assignee_id, room.assignee.name if room.assignee else None
+        )
+    return view
+
+
+def assignee_view(assignee_id: int | None, name: str | None) -> dict | None:
+    return {"id": assignee_id, "name": name} if assignee_id is not None else None
 
 
 def sent_message_view(
@@ -135,6 +157,7 @@ def sent_room_view(stored, message: dict, *, by_customer: bool) -> dict:
         message,
         stored.customer_read_id,
         online=True if by_customer else None,
+        assignee=assignee_view(stored.assignee_id, stored.assignee_name),
     )
 
 
@@ -142,9 +165,10 @@ def room_row_view(row) -> dict:
     """The admins' Room from one row of columns: room id, customer id, status, created,
     admin unread, customer name and email, then the last message's id, body, client
     id and time, its author's id, name and role, and its file count (all None without a
-    message)."""
+    message), and the assignee's id and name."""
     (room_id, customer_id, status, created_at, unread, seen, name, email, *last) = row
-    message_id, body, client_id, sent_at, author_id, author_name, author_role, count = last
+    message_id, body, client_id, sent_at, author_id, author_name, author_role, count = last[:8]
+    assignee = assignee_view(*last[8:10])
     last_message = None
     if message_id is not None:
         author = {"id": author_id, "name": author_name, "role": author_role}
@@ -155,12 +179,31 @@ def room_row_view(row) -> dict:
             files = views_for([message_id]).get(message_id)
         last_message = _message(message_id, room_id, author, body, sent_at, client_id, False, files)
     return _admin_room(
-        room_id, customer_id, name, email, status, created_at, unread, last_message, seen
+        room_id,
+        customer_id,
+        name,
+        email,
+        status,
+        created_at,
+        unread,
+        last_message,
+        seen,
+        assignee=assignee,
     )
 
 
 def _admin_room(
-    room_id, customer_id, name, email, status, created_at, unread, last, seen, online=None
+    room_id,
+    customer_id,
+    name,
+    email,
+    status,
+    created_at,
+    unread,
+    last,
+    seen,
+    online=None,
+    assignee=None,
 ) -> dict:
     """The contract's Room as the admins see it, from plain values (the hot paths);
     whether the customer is online is asked of the registry unless `online` says."""
@@ -178,6 +221,7 @@ def _admin_room(
         "unread_count": unread,
         "customer_online": online,
         "seen_up_to": seen,
+        "assignee": assignee,
     }
 
 

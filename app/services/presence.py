@@ -22,9 +22,15 @@ def socket_opened(user: Identity, conn: Connection) -> None:
     configured number of sockets per user (nothing is remembered or announced then)."""
     registry = current_registry()
     change = registry.add(conn, limit=current_app.config["CHAT_MAX_SOCKETS_PER_USER"])
-    if user.is_admin:
+    if user.is_staff:
         if change.role:
             events.admins_presence(True)
+        if change.user:  # a member with room may take waiting conversations now
+            from .assignment import assign_if_waiting
+            from .team import announce
+
+            announce(user.id)
+            assign_if_waiting()
         return
     events.admins_presence(registry.any_online("admin"), to=conn.sid)
     if change.user:
@@ -52,6 +58,12 @@ def _announce(conn: Connection, change: Change, online: bool) -> None:
     if conn.role == "admin":
         if change.role:
             events.admins_presence(online)
+        if change.user and not online:
+            from .assignment import schedule_release
+            from .team import announce
+
+            announce(conn.user_id)
+            schedule_release(conn.user_id)
     elif change.user:
         _announce_customer(conn.user_id, online=online)
 

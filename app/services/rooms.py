@@ -55,7 +55,7 @@ def open_own_room(user: User) -> None:
     """A customer's "open my conversation" (`list_rooms`): one who has no room yet gets one.
     The team hears of it with its first message (services/inbox.py, `listed_for`).
     Nothing for an admin."""
-    if user.is_admin or get_own_room(user) is not None:
+    if user.is_staff or get_own_room(user) is not None:
         return
     with transaction() as session:
         ensure_own_room(session, user)
@@ -66,7 +66,7 @@ def customer_profile(user: User, data: object) -> dict:
     they were last here, and how much has been said (admins only)."""
     form = parse(RoomRef, data)
     room = access_room(user, form.room_id)
-    if not user.is_admin:
+    if not user.is_staff:
         raise Forbidden("Only the support team sees a customer's details.")
     customer = room.customer
     messages = db.session.scalar(
@@ -97,10 +97,14 @@ def set_status(user: User, data: object) -> dict:
     form = parse(SetStatus, data)
     with transaction():
         room = access_room(user, form.room_id, lock=True)
-        if not user.is_admin:
+        if not user.is_staff:
             raise Forbidden("Only the support team can change a room's status.")
         changed = room.status != form.status
         room.status = form.status
+        if changed:  # resolved: out of the queue; reopened and unassigned: back in it
+            room.queued_at = (
+                utcnow() if form.status == "open" and room.assignee_id is None else None
+            )
         line = record_status(room.id, user, form.status) if changed else None
         db.session.flush()
         admin_room = room_summary("admin", room)
@@ -108,6 +112,9 @@ def set_status(user: User, data: object) -> dict:
         customer_id = room.customer_id
     if changed:
         events.status_changed(admin_room, customer_room, customer_id, line)
+        from .assignment import assign_waiting
+
+        assign_waiting()  # a resolved room frees a place; a reopened one may want one
     return admin_room
 
 

@@ -92,6 +92,8 @@ class SendMessage(Payload):
 
 class ListRooms(Payload):
     status: Literal["open", "resolved"] | None = None
+    # The team's views: their own conversations, nobody's, or all (customers: ignored).
+    view: Literal["mine", "unassigned", "all"] = "all"
     q: Annotated[Text, Field(max_length=200)] | None = None
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
     before: Annotated[Text, Field(max_length=200)] | None = None
@@ -159,6 +161,28 @@ class SaveCanned(Payload):
         return value
 
 
+def email_address(value: str) -> str:
+    """An email address as accounts keep it (trimmed, lower-case), else ValueError."""
+    value = value.strip().lower()
+    local, _, domain = value.partition("@")
+    if not local or "." not in domain or any(c.isspace() for c in value) or "@" in domain:
+        raise ValueError("is not an email address")
+    return value
+
+
+def password_rule(value: str) -> str:
+    if len(value) < 8:
+        raise ValueError("must be at least 8 characters")
+    return value
+
+
+def name_rule(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
 class Register(Payload):
     email: Annotated[Text, Field(max_length=254)]
     password: Annotated[Text, Field(max_length=1024)]
@@ -167,26 +191,17 @@ class Register(Payload):
     @field_validator("email")
     @classmethod
     def check_email(cls, value: str) -> str:
-        value = value.strip().lower()
-        local, _, domain = value.partition("@")
-        if not local or "." not in domain or any(c.isspace() for c in value) or "@" in domain:
-            raise ValueError("is not an email address")
-        return value
+        return email_address(value)
 
     @field_validator("password")
     @classmethod
     def check_password(cls, value: str) -> str:
-        if len(value) < 8:
-            raise ValueError("must be at least 8 characters")
-        return value
+        return password_rule(value)
 
     @field_validator("name")
     @classmethod
     def check_name(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be empty")
-        return value
+        return name_rule(value)
 
 
 class Login(Payload):

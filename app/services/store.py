@@ -24,6 +24,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
 
 from ..database import on_postgres, run_on_driver
 from ..models import Attachment, ChatRoom, Message, User
@@ -50,6 +51,11 @@ class Stored:
     reopened: bool  # a customer's message turned a resolved room open
     customer_read_id: int | None  # the customer's read mark (the admins' receipt)
     created: bool  # this send made the customer's room
+    assignee_id: int | None = None  # the room's assignee (None: unassigned)
+    assignee_name: str | None = None
+    # The send put the room in the queue for automatic assignment: its first message,
+    # or a customer's message reopening an unassigned room.
+    queued: bool = False
     attachments: list[dict] | None = None  # the files linked, as rows (id, name, …)
 
 
@@ -79,21 +85,23 @@ WITH locked AS (
 ), ok AS (
   SELECT count(*) = cardinality($8) AS fine FROM locked
 ), found AS (
-  SELECT id, customer_id, created_at, status, customer_read_id
+  SELECT id, customer_id, created_at, status, customer_read_id, assignee_id
     FROM chat_rooms WHERE {room_filter} FOR UPDATE
 ), made AS (
   INSERT INTO chat_rooms (customer_id, status, created_at, last_activity_at,
-                          last_message_id, admin_unread, customer_unread)
-  SELECT $1, 'open', $5, $5, {MESSAGE_ID}, 1, 0
+                          last_message_id, admin_unread, customer_unread, queued_at)
+  SELECT $1, 'open', $5, $5, {MESSAGE_ID}, 1, 0, $5
    WHERE $6 AND $2 IS NULL AND NOT $7 AND NOT EXISTS (SELECT 1 FROM found)
      AND (SELECT fine FROM ok)
   ON CONFLICT (customer_id) DO NOTHING
   RETURNING id, customer_id, created_at, status, customer_read_id, last_message_id
 ), r AS (
-  SELECT id, customer_id, created_at, status, customer_read_id, NULL::integer AS new_id
+  SELECT id, customer_id, created_at, status, customer_read_id, assignee_id,
+         NULL::integer AS new_id
     FROM found
   UNION ALL
-  SELECT id, customer_id, created_at, status, customer_read_id, last_message_id FROM made
+  SELECT id, customer_id, created_at, status, customer_read_id, NULL::integer,
+         last_message_id FROM made
 ), m AS (
   INSERT INTO messages (id, room_id, author_id, body, client_id, created_at, internal,
                         attachment_count)
@@ -112,26 +120,31 @@ WITH locked AS (
     last_activity_at = $5,
     status = CASE WHEN $6 THEN 'open' ELSE chat_rooms.status END,
     admin_unread = chat_rooms.admin_unread + CASE WHEN $6 THEN 1 ELSE 0 END,
-    customer_unread = chat_rooms.customer_unread + CASE WHEN $6 THEN 0 ELSE 1 END
+    customer_unread = chat_rooms.customer_unread + CASE WHEN $6 THEN 0 ELSE 1 END,
+    queued_at = CASE WHEN $6 AND chat_rooms.assignee_id IS NULL
+                      AND (chat_rooms.status = 'resolved' OR chat_rooms.last_message_id IS NULL)
+                     THEN $5 ELSE chat_rooms.queued_at END
   FROM m, found WHERE chat_rooms.id = found.id AND NOT $7
-  RETURNING chat_rooms.status, chat_rooms.admin_unread
+  RETURNING chat_rooms.status, chat_rooms.admin_unread, chat_rooms.queued_at = $5 AS queued
 )
 SELECT r.id, r.customer_id, r.created_at, c.name, c.email, m.id,
        CASE WHEN r.new_id IS NULL THEN u.status ELSE r.status END,
        CASE WHEN r.new_id IS NULL THEN u.admin_unread ELSE 1 END,
        COALESCE(r.status = 'resolved' AND u.status = 'open', false),
-       r.customer_read_id, r.new_id IS NOT NULL,
+       r.customer_read_id, r.new_id IS NOT NULL, r.assignee_id, asg.name,
+       COALESCE(u.queued, r.new_id IS NOT NULL AND m.id IS NOT NULL),
        (SELECT json_agg(json_build_object('id', a.id, 'name', a.name,
                 'content_type', a.content_type, 'size', a.size, 'kind', a.kind,
                 'width', a.width, 'height', a.height) ORDER BY a.position) FROM a),
        ok.fine
   FROM ok LEFT JOIN (r JOIN users c ON c.id = r.customer_id) ON true
+  LEFT JOIN users asg ON asg.id = r.assignee_id
   LEFT JOIN m ON true LEFT JOIN u ON true
 """
 
 
 # Prepared once per database connection (PostgreSQL then plans them once, too).
-PREPARED_VERSION = 2
+PREPARED_VERSION = 3
 PG_PREPARED = {
     "chat_send_as_customer": _pg_send("customer_id = $1 AND ($2 IS NULL OR id = $2)"),
     "chat_send_as_admin": _pg_send("id = $2"),
@@ -164,7 +177,7 @@ def store(
     customer's own (made if missing), or `room_id`, with the files `attachments`
     names. None when there is no such room for this author; AttachmentsRefused when a
     file is not the author's unsent upload (nothing is stored)."""
-    by_customer = not author.is_admin
+    by_customer = not author.is_staff
     attachments = list(attachments)
     if not on_postgres():
         return _store_on_sqlite(
@@ -228,6 +241,7 @@ def _store_on_sqlite(
         ).all()
         if len(unsent) != len(attachments):
             raise AttachmentsRefused()
+    assignee = aliased(User)
     columns = (
         ChatRoom.id,
         ChatRoom.customer_id,
@@ -236,6 +250,9 @@ def _store_on_sqlite(
         User.email,
         ChatRoom.status,
         ChatRoom.customer_read_id,
+        ChatRoom.assignee_id,
+        assignee.name,
+        ChatRoom.last_message_id,
     )
     if by_customer:  # the customer, with their room if they have one
         room_query = (
@@ -246,6 +263,7 @@ def _store_on_sqlite(
         )
     else:
         room_query = select(*columns).join(User, User.id == ChatRoom.customer_id)
+    room_query = room_query.outerjoin(assignee, assignee.id == ChatRoom.assignee_id)
     if room_id is not None:
         room_query = room_query.where(ChatRoom.id == room_id)
     room = connection.execute(room_query).one_or_none()
@@ -262,11 +280,22 @@ def _store_on_sqlite(
         if made is None:  # another send made it first
             room = connection.execute(room_query).one()
         else:
-            room = (made.id, author_id, made.created_at, room.name, room.email, "open", None)
+            room = (
+                made.id,
+                author_id,
+                made.created_at,
+                room.name,
+                room.email,
+                "open",
+                None,
+                None,
+                None,
+                None,
+            )
             created = True
     if room is None:
         return None
-    *room_values, was, customer_read_id = room
+    *room_values, was, customer_read_id, assignee_id, assignee_name, last_id = room
     message_id = connection.execute(
         sqlite.insert(Message)
         .values(
@@ -284,8 +313,19 @@ def _store_on_sqlite(
     linked = _link_on_sqlite(connection, message_id, attachments)
     if message_id is None or internal:
         return Stored(
-            *room_values, message_id, None, None, False, customer_read_id, created, linked
+            *room_values,
+            message_id,
+            None,
+            None,
+            False,
+            customer_read_id,
+            created,
+            assignee_id,
+            assignee_name,
+            created and message_id is not None,
+            linked,
         )
+    queued = by_customer and assignee_id is None and (was == "resolved" or last_id is None)
     status, admin_unread = connection.execute(
         update(ChatRoom)
         .where(ChatRoom.id == room_values[0])
@@ -295,6 +335,7 @@ def _store_on_sqlite(
             status="open" if by_customer else ChatRoom.status,
             admin_unread=ChatRoom.admin_unread + (1 if by_customer else 0),
             customer_unread=ChatRoom.customer_unread + (0 if by_customer else 1),
+            queued_at=now if queued or created else ChatRoom.queued_at,
         )
         .returning(ChatRoom.status, ChatRoom.admin_unread)
         .execution_options(synchronize_session=False)
@@ -308,6 +349,9 @@ def _store_on_sqlite(
         reopened,
         customer_read_id,
         created,
+        assignee_id,
+        assignee_name,
+        queued or created,
         linked,
     )
 

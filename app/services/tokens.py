@@ -123,7 +123,11 @@ def check_claims(claims: dict, kind: str = "access") -> User:
     One query: the user, joined to a live family of theirs."""
     if claims.get("type") != kind or not claims_are_complete(claims):
         raise Unauthorized("The token is not valid.")
-    query = select(User).join(TokenFamily, TokenFamily.user_id == User.id).where(*ALIVE)
+    query = (
+        select(User)
+        .join(TokenFamily, TokenFamily.user_id == User.id)
+        .where(*ALIVE, User.deactivated_at.is_(None))
+    )
     user = db.session.scalar(query, _alive_values(claims))
     if user is None:
         raise Unauthorized("The session has ended; log in again.")
@@ -163,7 +167,7 @@ def _alive_values(claims: dict) -> dict:
 HANDSHAKE_QUERY = (
     select(User.id, User.name, User.email, User.role)
     .join(TokenFamily, TokenFamily.user_id == User.id)
-    .where(*ALIVE)
+    .where(*ALIVE, User.deactivated_at.is_(None))
 )
 
 

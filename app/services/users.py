@@ -15,7 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..concurrency import off_the_loop
 from ..database import transaction
-from ..errors import Conflict, Unauthorized
+from ..errors import Conflict, Deactivated, Unauthorized
 from ..extensions import db
 from ..models import Attachment, User
 from .schemas import Login, Register, parse
@@ -88,4 +88,6 @@ def authenticate(data: object) -> User:
     db.session.rollback()  # no pooled connection is held while the hash is checked
     if not password_matches(stored, form.password) or user is None:
         raise Unauthorized("Wrong email or password.")
+    if user.deactivated_at is not None:  # told only to whoever knows the password
+        raise Deactivated()
     return user

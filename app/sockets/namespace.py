@@ -23,6 +23,7 @@ from ..registry import Connection, Identity, TooManySockets, current_registry
 from ..services import events, presence
 from ..services.activity import mark_read, typing
 from ..services.alerts import set_alert_emails
+from ..services.assignment import assign
 from ..services.availability import availability, save_team_settings, team_settings
 from ..services.canned import delete_canned, list_canned, save_canned
 from ..services.inbox import inbox_counts, list_rooms
@@ -35,6 +36,7 @@ from ..services.sites import (
     rotate_secret_for_team,
     sites_for_team,
 )
+from ..services.team import list_staff, set_availability
 from ..serving import BUSY, RESTARTING, Admission, in_flight
 from . import housekeeping
 from .handshake import authenticate_handshake
@@ -181,10 +183,11 @@ class ChatNamespace(Namespace):
     def _open(self, app, sid: str, user: Identity, claims: dict) -> None:
         join_room(events.user_channel(user.id), sid=sid, namespace=NAMESPACE)
         join_room(
-            events.ADMINS if user.is_admin else events.CUSTOMERS, sid=sid, namespace=NAMESPACE
+            events.ADMINS if user.is_staff else events.CUSTOMERS, sid=sid, namespace=NAMESPACE
         )
         # Identity lives with the connection (in the registry), never in `g`.
-        conn = Connection(sid, user.id, user.role, claims["fam"], claims["exp"], user)
+        side = "admin" if user.is_staff else "customer"
+        conn = Connection(sid, user.id, side, claims["fam"], claims["exp"], user)
         presence.socket_opened(user, conn)
         housekeeping.start(app)
 
@@ -212,13 +215,13 @@ class ChatNamespace(Namespace):
 
     @acknowledged
     def on_inbox_counts(self, user: User, payload: object) -> dict:
-        return {"counts": inbox_counts(user)}
+        return {"counts": inbox_counts(user, payload)}
 
     @acknowledged
     def on_history(self, user: User, payload: object) -> dict:
         messages, has_more, lines = list_history(user, payload)
         page = {"messages": messages, "has_more": has_more}
-        if user.is_admin:  # the thread's status lines are the team's alone
+        if user.is_staff:  # the thread's status lines are the team's alone
             page["events"] = lines
         return page
 
@@ -273,6 +276,18 @@ class ChatNamespace(Namespace):
     @acknowledged
     def on_set_alert_emails(self, user: User, payload: object) -> dict:
         return set_alert_emails(user, payload)
+
+    @acknowledged
+    def on_assign(self, user: User, payload: object) -> dict:
+        return {"room": assign(user, payload)}
+
+    @acknowledged
+    def on_set_availability(self, user: User, payload: object) -> dict:
+        return set_availability(user, payload)
+
+    @acknowledged
+    def on_list_staff(self, user: User, payload: object) -> dict:
+        return {"staff": list_staff(user)}
 
     @acknowledged
     def on_availability(self, user: User, payload: object) -> dict:

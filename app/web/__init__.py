@@ -84,11 +84,12 @@ def _cookie_claims(config_name: str) -> dict | None:
     return tokens.decode(encoded) if encoded else None
 
 
-def render_page(template: str, role: str):
+def render_page(template: str, side: str):
+    """A page for one side: "customer", or "staff" (admins and agents)."""
     user, new_pair = page_user()
     if user is None:
         return redirect(url_for("auth.login"))
-    if user.role != role:
+    if ("staff" if user.is_staff else "customer") != side:
         response = redirect(url_for("web.index"))
     else:
         page = render_template(
@@ -112,7 +113,7 @@ def index():
     user, new_pair = page_user()
     if user is None:
         return redirect(url_for("auth.login"))
-    return with_new_pair(redirect(url_for("web.admin" if user.is_admin else "web.chat")), new_pair)
+    return with_new_pair(redirect(url_for("web.admin" if user.is_staff else "web.chat")), new_pair)
 
 
 @bp.get("/chat")
@@ -122,7 +123,7 @@ def chat():
 
 @bp.get("/admin")
 def admin():
-    return render_page("web/admin.html", "admin")
+    return render_page("web/admin.html", "staff")
 
 
 @bp.get("/healthz")

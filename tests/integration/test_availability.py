@@ -35,14 +35,19 @@ def messages(app, room_id):
 
 def test_an_admin_saves_hours_and_away_text_and_bad_ones_name_their_field(connect, admin):
     support = connect(admin)
-    assert emit(support, "team_settings", {}) == {"ok": True, "hours": None, "away_message": None}
+    assert emit(support, "team_settings", {}) == {
+        "ok": True,
+        "hours": None,
+        "away_message": None,
+        "auto_assign": True,  # on by default (issue 23)
+    }
     hours = {
         "timezone": "Asia/Seoul",
         "week": {"mon": [["09:00", "18:00"]], "fri": [["22:00", "02:00"]]},
         "closed": ["2026-12-25"],
     }
     saved = emit(support, "save_team_settings", {"hours": hours, "away_message": "  Back soon! "})
-    assert saved == {"ok": True, "hours": hours, "away_message": "Back soon!"}
+    assert saved == {"ok": True, "hours": hours, "away_message": "Back soon!", "auto_assign": True}
     assert emit(support, "team_settings", {})["hours"] == hours
     for bad, field in [
         ({"hours": {"timezone": "Nowhere/City"}}, "timezone"),

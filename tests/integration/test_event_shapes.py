@@ -31,6 +31,10 @@ ROOM = {
     "customer_online",
     "seen_up_to",
 }
+# the team's view of a room also names its assignee (never the customer's)
+STAFF_ROOM = ROOM | {"assignee"}
+ASSIGNEE = {"id", "name"}
+ROOM_EVENT = {"id", "room_id", "kind", "status", "by", "after_message_id", "created_at"}
 FORBIDDEN_KEYS = {
     "password_hash",
     "admin_read_id",
@@ -60,8 +64,10 @@ def check_message(message):
     assert TIME.match(message["created_at"])
 
 
-def check_room(room):
-    assert set(room) == ROOM
+def check_room(room, staff=False):
+    assert set(room) == (STAFF_ROOM if staff else ROOM)
+    if staff and room["assignee"] is not None:
+        assert set(room["assignee"]) == ASSIGNEE
     assert set(room["customer"]) == USER
     assert TIME.match(room["created_at"])
     if room["last_message"] is not None:
@@ -119,11 +125,23 @@ def test_every_event_an_admin_hears_has_its_pinned_shape(connect, customer, admi
     events = support.get_received("/chat")
     names = [e["name"] for e in events]
     # The customer never asked for their room before writing: their first message makes it.
-    assert set(names) == {"presence", "room_updated", "room_created", "new_message", "typing"}
+    # ... and the admin, the one member online, is given it (a thread line says so)
+    assert set(names) == {
+        "presence",
+        "room_updated",
+        "room_created",
+        "new_message",
+        "typing",
+        "room_event",
+    }
     for event in events:
         payload = event["args"][0]
         if event["name"] in ("room_created", "room_updated"):
-            check_room(payload)
+            check_room(payload, staff=True)
+        elif event["name"] == "room_event":
+            assert set(payload) == ROOM_EVENT | {"assignee"}
+            assert payload["kind"] == "assigned" and payload["by"] is None  # automatic
+            assert payload["assignee"] == {"id": admin.id, "name": "Ada Admin"}
         elif event["name"] == "new_message":
             check_message(payload)
         elif event["name"] == "typing":
@@ -162,7 +180,7 @@ def test_acknowledgements_have_their_pinned_shape(connect, customer, admin):
     assert emit(cust, "typing", {"room_id": room_id, "is_typing": True}) == {"ok": True}
     status = emit(support, "set_status", {"room_id": room_id, "status": "resolved"})
     assert set(status) == {"ok", "room"}
-    check_room(status["room"])
+    check_room(status["room"], staff=True)
     error = emit(cust, "history", {"room_id": "nope"})
     assert set(error) == {"ok", "error"}
     assert error["error"] == {

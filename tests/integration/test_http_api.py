@@ -21,7 +21,11 @@ def bearer(token):
 def assert_error(response, status, code):
     assert response.status_code == status, response.get_data(True)
     body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    assert set(body) == {"error"}
+    # `field` names the first failing field, on validation errors (PROTOCOL, Error)
+    expected = {"code", "message"} | ({"field"} if "field" in body["error"] else set())
+    assert set(body["error"]) == expected
+    assert "field" not in body["error"] or code in ("validation_error", "conflict")
     assert body["error"]["code"] == code
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
 

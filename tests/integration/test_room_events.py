@@ -3,7 +3,12 @@ team only, live and in every page of history exactly once."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import drain, emit, heard
+
+# The status lines alone: automatic assignment's lines are tests/integration/test_assignment.py's.
+pytestmark = pytest.mark.usefixtures("manual_assignment")
 
 
 def send(client, body, room_id=None):
@@ -27,6 +32,7 @@ def test_resolving_writes_a_line_the_team_hears_and_the_customer_never_sees(
     assert line == {
         "id": line["id"],
         "room_id": first["room_id"],
+        "kind": "status",
         "status": "resolved",
         "by": {"id": admin.id, "name": admin.name, "role": "admin"},
         "after_message_id": note["id"],  # the newest of the room, notes included

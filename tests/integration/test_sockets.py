@@ -30,12 +30,18 @@ def test_customer_first_message_creates_room_and_reaches_every_audience(
     assert heard(tab2, "new_message") == [message]
     support_events = support.get_received("/chat")
     names = [e["name"] for e in support_events]
-    assert names == ["room_created", "new_message", "room_updated"]
+    # ... then automatic assignment gives it to the one member online, and says so
+    assert names == ["room_created", "new_message", "room_updated", "room_updated", "room_event"]
     room = support_events[0]["args"][0]
     assert room["id"] == message["room_id"]
     assert room["customer"]["id"] == customer.id
+    assert room["assignee"] is None
     assert support_events[2]["args"][0]["last_message"] == message
     assert support_events[2]["args"][0]["unread_count"] == 1
+    given = support_events[3]["args"][0]
+    assert given["assignee"] == {"id": admin.id, "name": admin.name}
+    line = support_events[4]["args"][0]
+    assert (line["kind"], line["by"], line["assignee"]) == ("assigned", None, given["assignee"])
     assert stranger.get_received("/chat") == []
 
 
@@ -131,9 +137,13 @@ def test_the_customers_room_is_made_once_and_the_team_sees_it_from_its_first_mes
         "open": 0,
         "resolved": 0,
         "unread": 0,
+        "views": {"mine": 0, "unassigned": 0, "all": 0},
     }
     emit(client, "send_message", {"body": "hello"})
-    assert [room["id"] for room in heard(support, "room_updated")] == [first["rooms"][0]["id"]]
+    # the message's update, then its assignment to the member online
+    updates = heard(support, "room_updated")
+    assert [room["id"] for room in updates] == [first["rooms"][0]["id"]] * 2
+    assert [room["assignee"] for room in updates] == [None, {"id": admin.id, "name": admin.name}]
     assert [room["id"] for room in emit(support, "list_rooms")["rooms"]] == [
         first["rooms"][0]["id"]
     ]
@@ -205,7 +215,7 @@ def test_a_failing_first_message_stores_no_room_and_broadcasts_nothing(
     # its one statement, on SQLite in the statements before the room's counters move.
     # The send's last statement fails; the room must not be left behind.
     client, support = connect(customer), connect(admin)
-    client.get_received("/chat")
+    drain(client, support)
 
     def refuse_the_send(conn, cursor, statement, parameters, context, executemany):
         if "chat_send" in statement or statement.startswith("UPDATE chat_rooms"):

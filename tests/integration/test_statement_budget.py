@@ -22,7 +22,13 @@ BUDGET = {  # event: (PostgreSQL, SQLite)
     "send_message": (1, 3),
     # the files linked, and their rows read back, inside the same statement
     "send_with_two_files": (1, 7),
-    "first_message": (1, 4),  # the room is made inside the same statement
+    # the room is made inside the same statement; then automatic assignment asks who
+    # could take it (nobody online here: one statement, no lock)
+    "first_message": (2, 5),
+    # ... and with someone online, one round: lock the candidates, pick the least
+    # loaded, give the oldest waiting room (SKIP LOCKED, one UPDATE), stamp the member,
+    # write the thread line, and read the Room back for the team (room, last message)
+    "first_message_assigned": (9, 12),
     "admin_send": (1, 3),
     "internal_note": (1, 2),
     "history": (1, 1),
@@ -31,7 +37,9 @@ BUDGET = {  # event: (PostgreSQL, SQLite)
     "list_rooms_admin": (2, 2),
     "list_rooms_search": (4, 4),  # and the rooms found, and what matched in their messages
     "connect_customer": (1, 1),
-    "connect_admin": (1, 1),
+    # a member's first socket: the team is told they are online (the member and their
+    # open count), and a look whether any conversation waits for them
+    "connect_admin": (4, 4),
 }
 
 
@@ -139,6 +147,34 @@ def test_a_customers_first_message(connect, customer, statements):
     assert len(seen) == budget("first_message"), seen
 
 
+def test_a_customers_first_message_given_to_the_online_agent(connect, users, customer, statements):
+    agent = users.make("agent")
+    support = connect(agent)
+    sock = connect(customer)
+    drain(support)
+    with statements() as seen:
+        sent = emit(sock, "send_message", {"body": "hello"})
+    assert sent["ok"]
+    assert len(seen) == budget("first_message_assigned"), seen
+    room = emit(support, "list_rooms", {})["rooms"][0]
+    assert room["assignee"]["id"] == agent.id
+
+
+def test_a_send_into_an_assigned_room_stays_one_statement(connect, users, customer, statements):
+    """Assignment costs the send path nothing once the room has its assignee."""
+    agent = users.make("agent")
+    support = connect(agent)
+    sock = connect(customer)
+    room = emit(sock, "send_message", {"body": "first"})["message"]["room_id"]
+    assert emit(support, "list_rooms", {})["rooms"][0]["assignee"]["id"] == agent.id
+    with statements() as seen:
+        assert emit(sock, "send_message", {"body": "second", "client_id": "s2"})["ok"]
+    assert len(seen) == budget("send_message"), seen
+    with statements() as seen:
+        assert emit(support, "send_message", {"room_id": room, "body": "here"})["ok"]
+    assert len(seen) == budget("admin_send"), seen
+
+
 def test_an_admins_answer(connect, customer, admin, statements):
     room = emit(connect(customer), "send_message", {"body": "help"})["message"]["room_id"]
     support = connect(admin)
@@ -171,7 +207,11 @@ def test_an_admins_history_page(connect, customer, admin, statements):
     emit(support, "set_status", {"room_id": room, "status": "resolved"})
     with statements() as seen:
         page = emit(support, "history", {"room_id": room})
-    assert [e["status"] for e in page["events"]] == ["resolved"]
+    # given to the admin when they came online, then resolved
+    assert [(e["kind"], e["status"]) for e in page["events"]] == [
+        ("assigned", "open"),
+        ("status", "resolved"),
+    ]
     assert len(seen) == budget("history_admin"), seen
 
 
