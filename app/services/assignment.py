@@ -166,7 +166,7 @@ def _assign_one(members: list[int]) -> tuple[int, dict] | None:
             .values(last_assigned_at=now)
             .execution_options(synchronize_session=False)
         )
-        line = _record(
+        line = record_line(
             session,
             room.id,
             None,
@@ -179,7 +179,7 @@ def _assign_one(members: list[int]) -> tuple[int, dict] | None:
     return room.id, line
 
 
-def _record(
+def record_line(
     session,
     room_id,
     actor,
@@ -241,7 +241,7 @@ def assign(user, data: object) -> dict:
             return room_summary("admin", room)  # nothing changes; nobody is told
         room.assignee = member  # the relationship, so the Room below names them
         room.queued_at = None
-        line = _record(
+        line = record_line(
             session,
             room.id,
             user,
@@ -282,7 +282,9 @@ def release_rooms(member_id: int, reason: str) -> int:
             lines.append(
                 (
                     room.id,
-                    _record(session, room.id, None, None, room.status, room.last_message_id, now),
+                    record_line(
+                        session, room.id, None, None, room.status, room.last_message_id, now
+                    ),
                 )
             )
     for room_id, line in lines:

@@ -72,6 +72,17 @@ def assigned(admin_room: dict, line: dict) -> None:
     _emit("room_event", line, ADMINS)
 
 
+def room_line(line: dict) -> None:
+    """A line in a thread that changes nothing else (a reply over someone's
+    assignment): the team's alone."""
+    _emit("room_event", line, ADMINS)
+
+
+def viewing(room_id: int, viewer: dict, on: bool) -> None:
+    """A member opened (or left) a conversation: the team alone hears it."""
+    _emit("viewing", {"room_id": room_id, "user": viewer, "viewing": on}, ADMINS)
+
+
 def staff_changed(member: dict) -> None:
     """A member of the team joined, changed role or capacity, was deactivated, or says
     they are available or away: every staff socket (never a customer's)."""

@@ -17,6 +17,7 @@ from .attachments import views_for
 from .inbox import room_summary
 from .limits import check_send_rate
 from .payloads import (
+    assignee_view,
     message_view,
     room_event_view,
     sent_message_view,
@@ -103,7 +104,28 @@ def send_message(user: User, data: object) -> dict:
         events.customer_room_changed(customer_room, stored.customer_id, line)
     if stored.queued:  # rare: a new or reopened conversation waits for someone
         assign_waiting()
+    if form.reply_anyway and user.is_staff and stored.assignee_id not in (None, user.id):
+        _record_reply_anyway(user, stored)  # rare: asked, and answered over someone
     return message
+
+
+def _record_reply_anyway(user, stored) -> None:
+    """The thread's line "Ana replied although Ben is assigned", for the team."""
+    from .assignment import record_line
+
+    with transaction() as session:
+        line = record_line(
+            session,
+            stored.room_id,
+            user,
+            stored.assignee_id,
+            stored.status,
+            stored.message_id,
+            utcnow(),
+            kind="reply_anyway",
+            assignee=assignee_view(stored.assignee_id, stored.assignee_name),
+        )
+    events.room_line(line)
 
 
 def assign_waiting() -> None:

@@ -88,6 +88,9 @@ class SendMessage(Payload):
     room_id: Id | None = None
     client_id: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
     internal: StrictBool = False  # an internal note: admins only, never seen by the customer
+    # the team member was told someone else has the conversation and answers anyway:
+    # the thread records it (issue 23)
+    reply_anyway: StrictBool = False
 
 
 class ListRooms(Payload):

@@ -7,6 +7,7 @@ Socket.IO and nothing drops the connection for a bad payload.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from functools import wraps
 
@@ -20,7 +21,7 @@ from ..errors import Busy, ChatError, InternalError, Unauthorized
 from ..extensions import db, socketio
 from ..models import User
 from ..registry import Connection, Identity, TooManySockets, current_registry
-from ..services import events, presence
+from ..services import events, presence, viewing
 from ..services.activity import mark_read, typing
 from ..services.alerts import set_alert_emails
 from ..services.assignment import assign
@@ -52,6 +53,7 @@ def acknowledged(handler: Callable[..., dict]):
     the app's context. Every event but `send_message` (which has its own limit) spends
     the user's budget for that event first."""
     name = handler.__name__.removeprefix("on_")
+    wants_sid = "sid" in inspect.signature(handler).parameters  # (view_room)
 
     @wraps(handler)
     def event(self, app, sid, *args):
@@ -61,7 +63,8 @@ def acknowledged(handler: Callable[..., dict]):
                 user = self.current_user(sid)
                 if name != "send_message":
                     check_event_rate(user.id, name)
-                return {"ok": True, **handler(self, user, payload)}
+                extra = {"sid": sid} if wants_sid else {}
+                return {"ok": True, **handler(self, user, payload, **extra)}
         except ChatError as exc:
             db.session.rollback()
             return {"ok": False, "error": exc.to_dict()}
@@ -193,6 +196,7 @@ class ChatNamespace(Namespace):
 
     def on_disconnect(self, sid: str):
         try:
+            viewing.forget(sid)
             presence.socket_closed(sid)
         except Exception:
             current_app.logger.exception("socket disconnect bookkeeping failed")
@@ -280,6 +284,11 @@ class ChatNamespace(Namespace):
     @acknowledged
     def on_assign(self, user: User, payload: object) -> dict:
         return {"room": assign(user, payload)}
+
+    @acknowledged
+    def on_view_room(self, user: User, payload: object, sid: str) -> dict:
+        viewing.view_room(user, payload, sid)
+        return {}
 
     @acknowledged
     def on_set_availability(self, user: User, payload: object) -> dict:

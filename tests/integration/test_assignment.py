@@ -343,3 +343,70 @@ def test_the_sweep_gives_out_what_a_dead_process_left_waiting(app, connect, user
             db.session.scalar(select(ChatRoom.assignee_id).where(ChatRoom.id == room_id)) == ana.id
         )
         assert assignment.sweep_queue() == 0
+
+
+def test_the_team_sees_who_is_viewing_and_the_customer_never_does(connect, users, customer):
+    ana = users.make("agent", name="Ana")
+    ben = users.make("agent", name="Ben")
+    cust = connect(customer)
+    room_id = emit(cust, "send_message", {"body": "hi"})["message"]["room_id"]
+    other = first_message(connect, users.make("customer"))
+    ana_tab, ben_tab = connect(ana), connect(ben)
+    drain(cust, ana_tab, ben_tab)
+
+    assert emit(ana_tab, "view_room", {"room_id": room_id}) == {"ok": True}
+    ana_as_viewer = {"id": ana.id, "name": "Ana"}
+    assert heard(ben_tab, "viewing") == [
+        {"room_id": room_id, "user": ana_as_viewer, "viewing": True}
+    ]
+    # moving to another conversation says she left the first
+    emit(ana_tab, "view_room", {"room_id": other})
+    assert heard(ben_tab, "viewing") == [
+        {"room_id": room_id, "user": ana_as_viewer, "viewing": False},
+        {"room_id": other, "user": ana_as_viewer, "viewing": True},
+    ]
+    # closing the tab says it too
+    ana_tab.disconnect(namespace="/chat")
+    assert heard(ben_tab, "viewing") == [
+        {"room_id": other, "user": ana_as_viewer, "viewing": False}
+    ]
+    assert heard(cust, "viewing") == []
+    refused = emit(ben_tab, "view_room", {"room_id": 424242})
+    assert refused["error"]["code"] == "not_found"
+    assert emit(ben_tab, "view_room", {"room_id": None}) == {"ok": True}
+
+
+def test_a_reply_over_someone_elses_assignment_is_recorded_once_asked(connect, users, customer):
+    ana = users.make("agent", name="Ana")
+    ben = users.make("agent", name="Ben")
+    ben_tab = connect(ben)
+    cust = connect(customer)
+    room_id = emit(cust, "send_message", {"body": "hi"})["message"]["room_id"]
+    assert assignee_of(ben_tab, room_id) == ben.id
+    ana_tab = connect(ana)
+    drain(ben_tab, ana_tab, cust)
+
+    sent = emit(
+        ana_tab,
+        "send_message",
+        {"room_id": room_id, "body": "I know this one", "reply_anyway": True},
+    )
+    assert sent["ok"]
+    [line] = heard(ben_tab, "room_event")
+    assert (line["kind"], line["by"]["name"], line["assignee"]) == (
+        "reply_anyway",
+        "Ana",
+        {"id": ben.id, "name": "Ben"},
+    )
+    assert line["after_message_id"] == sent["message"]["id"]
+    assert [e["name"] for e in cust.get_received("/chat")] == ["new_message"]
+    # the flag on a room that is one's own, or a note, records nothing
+    emit(ben_tab, "send_message", {"room_id": room_id, "body": "mine", "reply_anyway": True})
+    emit(
+        ana_tab,
+        "send_message",
+        {"room_id": room_id, "body": "fyi", "internal": True, "reply_anyway": True},
+    )
+    assert heard(ben_tab, "room_event") == []
+    assert [k for k, _, _ in lines(ben_tab, room_id)] == ["assigned", "reply_anyway"]
+    assert assignee_of(ben_tab, room_id) == ben.id  # the assignment stays

@@ -67,6 +67,7 @@ def payload_for(event, world):
         "assign": {"room_id": room, "agent_id": world["agent"].id},
         "set_availability": {"available": True},
         "list_staff": {},
+        "view_room": {"room_id": room},
     }[event]
 
 
@@ -153,6 +154,7 @@ SOCKET_MATRIX = {
         "admin": "ok",
     },
     "list_staff": {"victim": "forbidden", "intruder": "forbidden", "agent": "ok", "admin": "ok"},
+    "view_room": {"victim": "forbidden", "intruder": "forbidden", "agent": "ok", "admin": "ok"},
 }
 SOCKET_CASES = [
     (e, actor, outcome) for e, row in SOCKET_MATRIX.items() for actor, outcome in row.items()
