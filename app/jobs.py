@@ -28,6 +28,10 @@ RETRY_BACKOFF = 2
 RUNNER_IDLE = 0.5  # seconds between looks at the queue when it is empty
 SETTINGS_EVERY = 5.0  # seconds between refreshes of the team's settings in the server
 SWEEP_EVERY = 15.0  # seconds between the server's own sweeps (Huey's consumer: a minute)
+# seconds between looks for conversations waiting for automatic assignment (one indexed
+# EXISTS when none wait): a send that found its process already assigning leaves its
+# room to this look
+ASSIGN_EVERY = 1.0
 SWEPT_AGAIN = 60.0  # seconds before a sweep queues another check of the same room
 
 
@@ -143,12 +147,16 @@ def run_in_process(app: Flask) -> None:
     """The server's own job runner (a background task): the sweep at once and every
     SWEEP_EVERY seconds, and the queue every RUNNER_IDLE seconds."""
     from .extensions import socketio
-    from .services import availability
+    from .services import assignment, availability
 
     jobs = app.extensions["chat_jobs"]
-    last_sweep = last_settings = 0.0
+    last_sweep = last_settings = last_assign = 0.0
     while True:
         try:
+            if time.monotonic() - last_assign >= ASSIGN_EVERY:
+                last_assign = time.monotonic()
+                with app.app_context():
+                    assignment.assign_if_waiting()
             if time.monotonic() - last_settings >= SETTINGS_EVERY:
                 last_settings = time.monotonic()
                 with app.app_context():

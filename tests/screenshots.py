@@ -337,6 +337,104 @@ def take(browser, live, out: Path, scheme: str) -> list[Path]:
     return written
 
 
+TEAMMATES = [
+    ("ana.kim@example.com", "Ana Kim", "agent"),
+    ("ben.ortiz@example.com", "Ben Ortiz", "agent"),
+]
+TEAM_PASSWORD = "teammate-pass-1"
+
+
+def seed_team(live: LiveServer) -> dict:
+    """Two agents invited by the admin and accepted; one conversation each; Ben away;
+    Ana with Priya's conversation open (the admin sees "Ana Kim is viewing")."""
+    admin_token = live.login(ADMIN[0], ADMIN[2])["access_token"]
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    sockets = {}
+    for email, name, role in TEAMMATES:
+        invited = requests.post(
+            live.url + "/api/staff/invitations",
+            json={"email": email, "name": name, "role": role},
+            headers=headers,
+            timeout=10,
+        )
+        assert invited.status_code == 201, invited.text
+        token = invited.json()["invite_url"].rsplit("/", 1)[1]
+        accepted = requests.post(
+            live.url + "/api/auth/accept-invite",
+            json={"token": token, "name": name, "password": TEAM_PASSWORD},
+            timeout=10,
+        )
+        assert accepted.status_code == 201, accepted.text
+        sockets[name] = live.client(accepted.json()["access_token"])
+    staff = requests.get(live.url + "/api/staff", headers=headers, timeout=10).json()["staff"]
+    ids = {member["name"]: member["id"] for member in staff}
+    requests.patch(
+        f"{live.url}/api/staff/{ids['Ben Ortiz']}",
+        json={"capacity": 5},
+        headers=headers,
+        timeout=10,
+    )
+    admin = live.client(admin_token)
+    rooms = admin.call("list_rooms", {"limit": 50}, namespace="/chat")["rooms"]
+    by_name = {room["customer"]["name"]: room["id"] for room in rooms}
+    for customer, member in (("Jonas Becker", "Ana Kim"), (SHOPPERS[0][3], "Ben Ortiz")):
+        if customer in by_name:
+            ack = admin.call(
+                "assign", {"room_id": by_name[customer], "agent_id": ids[member]}, namespace="/chat"
+            )
+            assert ack.get("ok"), ack
+    if "Amara Okafor" in by_name:  # one waits for someone
+        ack = admin.call(
+            "assign", {"room_id": by_name["Amara Okafor"], "agent_id": None}, namespace="/chat"
+        )
+        assert ack.get("ok"), ack
+    sockets["Ben Ortiz"].call("set_availability", {"available": False}, namespace="/chat")
+    admin.disconnect()
+    return {"sockets": sockets, "rooms": by_name}
+
+
+def take_team(browser, live, out: Path, scheme: str, team: dict) -> list[Path]:
+    """The Team dialog and the Mine view, desktop and phone, English and Korean."""
+    written = []
+    ana = team["sockets"]["Ana Kim"]
+    priya = team["rooms"].get(CONVERSATIONS[0][0])
+
+    def shot(page, name: str) -> None:
+        path = out / f"{name}-{scheme}.png"
+        page.screenshot(path=str(path))
+        written.append(path)
+
+    for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        for locale, suffix in (("en-US", ""), ("ko-KR", "-ko")):
+            context = browser.new_context(viewport=viewport, color_scheme=scheme, locale=locale)
+            page = context.new_page()
+            page.goto(live.url + "/login")
+            page.fill("input[name=email]", ADMIN[0])
+            page.fill("input[name=password]", ADMIN[2])
+            page.click("button[type=submit]")
+            page.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+            page.click("#views .view[data-view=mine]")
+            page.locator(".rooms li .room").first.wait_for(timeout=10000)
+            page.wait_for_timeout(500)
+            if width == "phone":
+                shot(page, f"inbox-mine{suffix}-phone")
+            if priya is not None:
+                page.locator(".rooms li .room", has_text=CONVERSATIONS[0][0]).click()
+                page.locator("#message-list .message").first.wait_for(timeout=15000)
+                ana.call("view_room", {"room_id": priya}, namespace="/chat")
+                page.locator("#viewers:not([hidden])").wait_for(timeout=10000)
+                page.wait_for_timeout(300)
+                shot(page, f"inbox-mine{suffix}-{width}")
+                if width == "phone":
+                    page.click("#back")
+            page.click("#settings-team")
+            page.locator("#team-list .member-row").nth(2).wait_for(timeout=10000)
+            page.wait_for_timeout(300)
+            shot(page, f"team{suffix}-{width}")
+            context.close()
+    return written
+
+
 def take_away(browser, live, out: Path, scheme: str) -> list[Path]:
     """The away state: the inbox's Business hours, and a customer told the team is away
     (today closed, back tomorrow at 09:00 in Seoul), with the automatic reply."""
@@ -469,6 +567,7 @@ def korean_reply(live: LiveServer) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument("--only", choices=["team"], help="only these pictures (quicker)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -495,6 +594,13 @@ def main() -> None:
             korean_reply(live)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                if args.only == "team":
+                    team = seed_team(live)
+                    for scheme in ("light", "dark"):
+                        for path in take_team(browser, live, out, scheme, team):
+                            print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+                    browser.close()
+                    return
                 for scheme in ("light", "dark"):
                     for path in take(browser, live, out, scheme) + take_widget(
                         browser, shop, site, out, scheme
@@ -510,6 +616,10 @@ def main() -> None:
                     for path in take_emails(browser, outbox, out, scheme) + take_away(
                         browser, live, out, scheme
                     ):
+                        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+                team = seed_team(live)
+                for scheme in ("light", "dark"):
+                    for path in take_team(browser, live, out, scheme, team):
                         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
                 browser.close()
         finally:

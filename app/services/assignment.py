@@ -43,7 +43,9 @@ from .payloads import assignee_view, author_view, room_event_view
 from .schemas import Id, Payload, parse
 from .team import only_staff
 
-_turns = threading.Lock()  # one assigner at a time in this process
+# One assigner at a time in this process: SQLite has no row locks, and on PostgreSQL
+# assigners of one process would only wait on each other's row locks.
+_turns = threading.Lock()
 MAX_ROUNDS = 1000  # the most conversations one call gives out
 
 
@@ -79,31 +81,43 @@ def candidates() -> list[int]:
     return sorted(current_registry().online(list(ids))) if ids else []
 
 
-def assign_waiting(rounds: int = MAX_ROUNDS) -> int:
+def assign_waiting(rounds: int = MAX_ROUNDS, *, wait: bool = True) -> int:
     """Give waiting conversations to members with room, oldest first, until one or the
     other runs out (or `rounds` are given: a send that queued its room asks for one, as
     a send makes no member's place free). The number given. Never raises: what it
-    misses, the sweep finds."""
+    misses, the sweep finds.
+
+    `wait=False` (a send): when this process is already assigning, leave the room to
+    the sweep (within a second) rather than queue behind it, so that a burst of new
+    conversations never holds up the sends' acknowledgements."""
     try:
         if not auto_assign_on():
             return 0
-        given = 0
-        with _turns:
-            while given < rounds:
-                members = candidates()
-                db.session.rollback()
-                if not members:
-                    break
-                done = _assign_one(members)
-                if done is None:
-                    break
-                _announce(*done)
-                given += 1
-        return given
+        if not _turns.acquire(blocking=wait):
+            return 0
+        try:
+            return _rounds(rounds)
+        finally:
+            _turns.release()
     except Exception:
         db.session.rollback()
         current_app.logger.exception("automatic assignment failed; the sweep tries again")
         return 0
+
+
+def _rounds(rounds: int) -> int:
+    given = 0
+    while given < rounds:
+        members = candidates()
+        db.session.rollback()
+        if not members:
+            break
+        done = _assign_one(members)
+        if done is None:
+            break
+        _announce(*done)
+        given += 1
+    return given
 
 
 def _assign_one(members: list[int]) -> tuple[int, dict] | None:

@@ -205,6 +205,9 @@ def save_team_settings(user, data: object) -> dict:
         "business_hours": hours.to_json(schedule) if schedule else None,
         "away_message": message,
     }
+    for key, field in (("business_hours", "hours"), ("away_message", "away_message")):
+        if field not in data:  # a form that changes one setting leaves the others be
+            del values[key]
     if "auto_assign" in data:  # left as it is when the form does not say
         if not isinstance(data["auto_assign"], bool):
             raise ValidationError("auto_assign: true or false", {"auto_assign": "not a boolean"})

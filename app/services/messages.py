@@ -133,7 +133,7 @@ def assign_waiting() -> None:
     waiting one) is given."""
     from .assignment import assign_waiting as give_out
 
-    give_out(rounds=1)
+    give_out(rounds=1, wait=False)
 
 
 def _after_send(user, stored, automatic: bool) -> None:

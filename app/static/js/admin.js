@@ -5,6 +5,7 @@ import { call, connectChat, readMe, showConnection } from "./session.js";
 import { cannedReplies } from "./canned.js";
 import { hoursSettings } from "./hours.js";
 import { siteSettings } from "./sites.js";
+import { Team } from "./team.js";
 import {
   alertSettings, announce, askForNotifications, notificationsAllowed, saveAlertSettings,
 } from "./notify.js";
@@ -16,6 +17,7 @@ const roomNodes = new Map();
 let openRoomId = null;
 let query = "";
 let filter = "all"; // all | open | resolved | unread
+let view = "all"; // mine | unassigned | all (whose conversations)
 let nextCursor = null;
 let countsTimer = null;
 
@@ -43,8 +45,61 @@ function setNoteMode(on) {
   composer.setEnabled(composer.enabled, { queue: composer.queueing });
 }
 cannedReplies(socket, composer);
-siteSettings(socket);
-hoursSettings(socket);
+if (me.role === "admin") {
+  siteSettings(socket);
+  hoursSettings(socket);
+}
+
+// The team: the assign menu, who else is viewing or replying, the Team dialog.
+const team = new Team({ socket, me, onChange: () => showTeamBits() });
+
+function showTeamBits() {
+  const room = rooms.get(openRoomId);
+  if (room) team.drawAssignee(room);
+  const viewers = openRoomId === null ? [] : team.viewersOf(openRoomId);
+  $("viewers").hidden = viewers.length === 0;
+  $("viewers").textContent = viewers.length === 1
+    ? t("%(name)s is viewing", { name: viewers[0] })
+    : t("%(names)s are viewing", { names: viewers.join(", ") });
+}
+setInterval(showTeamBits, 15000); // viewers not heard from for a minute fade out
+
+$("assignee").addEventListener("change", async (event) => {
+  const roomId = Number(event.target.dataset.roomId);
+  const value = event.target.value;
+  const answer = await team.assign(roomId, value === "" ? null : Number(value));
+  if (answer.ok) upsertRoom(answer.room);
+  else showTeamBits(); // refused: show what holds
+});
+
+// Answering where someone else is assigned asks once per conversation and assignee;
+// the send then carries reply_anyway and the thread records it.
+const confirmedOver = new Set();
+composer.beforeSubmit = () => {
+  const room = rooms.get(openRoomId);
+  if (composer.noteMode || !room || !room.assignee || room.assignee.id === me.id) return null;
+  const key = `${room.id}:${room.assignee.id}`;
+  if (confirmedOver.has(key)) return null;
+  const dialog = $("reply-anyway");
+  $("reply-anyway-title").textContent = t("%(name)s is assigned. Reply anyway?", { name: room.assignee.name });
+  dialog.returnValue = "cancel";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", async () => {
+      if (dialog.returnValue === "reply") {
+        confirmedOver.add(key);
+        resolve({ reply_anyway: true });
+      } else if (dialog.returnValue === "mine") {
+        const answer = await team.assign(room.id, me.id);
+        if (answer.ok) upsertRoom(answer.room);
+        resolve(answer.ok ? {} : false);
+      } else {
+        resolve(false);
+        $("composer-input").focus();
+      }
+    }, { once: true });
+  });
+};
 $("mode-reply").addEventListener("click", () => { setNoteMode(false); $("composer-input").focus(); });
 $("mode-note").addEventListener("click", () => { setNoteMode(true); $("composer-input").focus(); });
 
@@ -71,6 +126,16 @@ function renderRoom(room) {
   });
   const email = el("span", { className: "room-email" }, ...marked(room.customer.email));
   const bottom = el("div", { className: "room-bottom" }, email);
+  if (room.assignee) {
+    const mine = room.assignee.id === me.id;
+    bottom.append(el("span", {
+      className: `assignee-tag ${mine ? "mine" : ""}`,
+      text: mine ? t("You") : room.assignee.name,
+      attrs: { title: t("Assigned to %(name)s", { name: room.assignee.name }) },
+    }));
+  } else if (room.status === "open") {
+    bottom.append(el("span", { className: "assignee-tag none", text: t("Unassigned") }));
+  }
   if (room.status === "resolved") bottom.append(el("span", { className: "tag", text: t("Resolved") }));
   if (room.unread_count > 0) {
     bottom.append(el("span", { className: "unread", text: String(room.unread_count) }));
@@ -124,6 +189,8 @@ function redrawRooms() {
   $("rooms-empty").hidden = rooms.size > 0;
   let empty = t("No conversations yet.");
   if (query) empty = t("No matches for “%(query)s”.", { query });
+  else if (view === "mine") empty = t("Nothing assigned to you. New conversations come here as they are given to you.");
+  else if (view === "unassigned") empty = t("No conversation is waiting for someone.");
   else if (filter === "open") empty = t("No open conversations.");
   else if (filter === "resolved") empty = t("No resolved conversations.");
   else if (filter === "unread") empty = t("No unread conversations.");
@@ -145,6 +212,8 @@ function showUnreadTotals() {
 }
 
 function matchesFilter(room) {
+  if (view === "mine" && !(room.assignee && room.assignee.id === me.id)) return false;
+  if (view === "unassigned" && room.assignee) return false;
   if (filter === "unread") return room.unread_count > 0;
   return filter === "all" || room.status === filter;
 }
@@ -192,7 +261,7 @@ function upsertRoom(room) {
 }
 
 async function loadRooms({ append = false } = {}) {
-  const payload = { limit: 50 };
+  const payload = { limit: 50, view };
   if (query) payload.q = query;
   if (filter === "open" || filter === "resolved") payload.status = filter;
   if (filter === "unread") payload.unread = true;
@@ -215,6 +284,7 @@ function showRoomHeader(room) {
   const status = room.status === "open" ? t("open") : t("resolved");
   $("room-subtitle").textContent = [room.customer.email, presence, status].join(" · ");
   $("room-status").textContent = room.status === "open" ? t("Mark resolved") : t("Reopen");
+  showTeamBits();
 }
 
 // The panel beside the conversation: who the customer is (customer_profile).
@@ -261,6 +331,7 @@ async function openRoom(roomId) {
   $("conversation").hidden = false;
   document.querySelector(".inbox").classList.add("showing-conversation");
   showRoomHeader(rooms.get(roomId));
+  team.view(roomId);
   redrawRooms();
   composer.setEnabled(socket.connected, { queue: true });
   await conversation.open(rooms.get(roomId));
@@ -271,10 +342,14 @@ async function openRoom(roomId) {
 
 // The filters' counts, asked again at most every 0.4 s while rooms change (one cheap query).
 async function refreshCounts() {
-  const answer = await call(socket, "inbox_counts", {});
+  const answer = await call(socket, "inbox_counts", { view });
   if (!answer.ok) return;
   for (const button of document.querySelectorAll("#filters .filter")) {
     button.querySelector(".count").textContent = String(answer.counts[button.dataset.filter]);
+  }
+  // the views count open conversations: what is waiting on whom
+  for (const button of document.querySelectorAll("#views .view")) {
+    button.querySelector(".count").textContent = String(answer.counts.views[button.dataset.view]);
   }
 }
 
@@ -299,7 +374,21 @@ for (const button of document.querySelectorAll("#filters .filter")) {
   });
 }
 
+for (const button of document.querySelectorAll("#views .view")) {
+  button.addEventListener("click", () => {
+    view = button.dataset.view;
+    for (const other of document.querySelectorAll("#views .view")) {
+      other.setAttribute("aria-pressed", String(other === button));
+    }
+    nextCursor = null;
+    refreshCounts();
+    loadRooms();
+  });
+}
+
 async function start() {
+  team.load();
+  if (openRoomId !== null) team.view(openRoomId);
   refreshCounts();
   await loadRooms();
   await conversation.resume();
@@ -310,7 +399,10 @@ socket.on("room_updated", upsertRoom);
 
 socket.on("new_message", (message) => {
   const inView = message.room_id === openRoomId && document.visibilityState === "visible";
-  if (message.author.role === "customer" && !inView) {
+  // Alerts go to the assignee; a conversation nobody has alerts everyone.
+  const room = rooms.get(message.room_id);
+  const forMe = !room || !room.assignee || room.assignee.id === me.id;
+  if (message.author.role === "customer" && !inView && forMe) {
     announce(message, { onClick: (roomId) => openRoom(roomId) });
   }
   if (!rooms.has(message.room_id) && !query && filter === "all") loadRooms();
@@ -340,6 +432,7 @@ $("details-close").addEventListener("click", () => document.querySelector(".inbo
 // Phones show one pane at a time: back to the list closes the conversation.
 $("back").addEventListener("click", () => {
   openRoomId = null;
+  team.view(null);
   conversation.close();
   document.querySelector(".inbox").classList.remove("showing-conversation", "with-panel", "showing-details");
   $("customer-panel").hidden = true;

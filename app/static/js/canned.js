@@ -3,7 +3,7 @@
 // "Saved replies" dialog adds, changes and deletes them. The list comes from the
 // server and is kept current by its `canned_replies` broadcasts.
 import { el, t } from "./dom.js";
-import { call } from "./session.js";
+import { call, readMe } from "./session.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -108,6 +108,8 @@ export function cannedReplies(socket, composer) {
   // The manager: a dialog with the list and one form for adding or changing a reply.
   const dialog = $("canned-dialog");
   const form = $("canned-form");
+  const manages = readMe().role === "admin"; // the team uses them; admins keep them
+  form.hidden = !manages;
   let editing = null;
 
   function drawManager() {
@@ -123,7 +125,7 @@ export function cannedReplies(socket, composer) {
       return el("li", { className: "canned-row" },
         el("span", { className: "canned-shortcut", text: `/${reply.shortcut}` }),
         el("span", { className: "canned-body", text: reply.body }),
-        el("span", { className: "canned-actions" }, edit, remove));
+        manages ? el("span", { className: "canned-actions" }, edit, remove) : null);
     }));
     $("canned-empty").hidden = replies.length > 0;
   }

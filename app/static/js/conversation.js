@@ -11,6 +11,7 @@ const GROUP_MINUTES = 5;
 // What a status line says: who resolved or reopened the conversation.
 function lineText(line, me) {
   const by = line.by;
+  if (line.kind === "assigned" || line.kind === "reply_anyway") return assignmentText(line, me);
   if (line.status === "resolved") {
     if (!by) return t("This conversation was resolved");
     if (by.id === me.id) return t("You resolved this conversation");
@@ -20,6 +21,23 @@ function lineText(line, me) {
   if (by.id === me.id) return t("You reopened this conversation");
   if (by.role === "customer") return t("%(name)s wrote again, which reopened this conversation", { name: by.name });
   return t("%(name)s reopened this conversation", { name: by.name });
+}
+
+// An assignment line: "Ana assigned this to Ben", "Assigned to Ben automatically".
+function assignmentText(line, me) {
+  const by = line.by;
+  const to = line.assignee;
+  const byName = by && by.id === me.id ? null : by && by.name;
+  const toName = to && to.id === me.id ? t("you") : to && to.name;
+  if (line.kind === "reply_anyway") {
+    if (!byName) return t("You replied while %(name)s is assigned", { name: toName });
+    return t("%(name)s replied while %(assignee)s is assigned", { name: byName, assignee: toName });
+  }
+  if (!by) return to ? t("Assigned to %(name)s automatically", { name: toName }) : t("Given back to the queue");
+  if (!to) return byName ? t("%(name)s unassigned this conversation", { name: byName }) : t("You unassigned this conversation");
+  if (by.id === to.id) return byName ? t("%(name)s took this conversation", { name: byName }) : t("You took this conversation");
+  if (!byName) return t("You assigned this to %(name)s", { name: toName });
+  return t("%(name)s assigned this to %(assignee)s", { name: byName, assignee: toName });
 }
 
 export function newClientId() {
@@ -403,12 +421,23 @@ export class Composer {
     const files = this.tray ? this.tray.ready : [];
     if (!(this.enabled || this.queueing) || (!body && !files.length)) return;
     if ([...body].length > this.maxBody || (this.tray && this.tray.busy)) return;
-    this.input.value = "";
+    // A page may ask first (the inbox: someone else is assigned). Nothing is cleared
+    // until it says go: false keeps the text, an object adds to the payload.
+    const asking = this.beforeSubmit ? this.beforeSubmit() : null;
+    if (asking && typeof asking.then === "function") {
+      asking.then((extra) => { if (extra !== false) this.finishSubmit(body, files, extra || {}); });
+      return;
+    }
+    this.finishSubmit(body, files, {});
+  }
+
+  finishSubmit(body, files, extra) {
+    if (this.input.value.trim() === body) this.input.value = "";
     if (this.tray) this.tray.clearSent();
     this.saveDraft();
     this.updateCounter();
     this.stopTyping();
-    this.onSend(body, files);
+    this.onSend(body, files, extra);
   }
 }
 
@@ -469,7 +498,7 @@ export class Conversation {
       input: $("composer-input"),
       counter: $("composer-counter"),
       button: $("composer-send"),
-      onSend: (body, files) => this.send(body, this.composer.noteMode ? { internal: true } : {}, files),
+      onSend: (body, files, extra = {}) => this.send(body, { ...(this.composer.noteMode ? { internal: true } : {}), ...extra }, files),
       onTyping: (isTyping) => this.roomId && !(isTyping && this.composer.noteMode)
         && call(socket, "typing", { room_id: this.roomId, is_typing: isTyping }),
       draftKey,
@@ -571,7 +600,10 @@ export class Conversation {
   showTyping(event) {
     if (event.room_id !== this.roomId || event.user.id === this.me.id) return;
     clearTimeout(this.typingTimer);
-    this.typingLine.textContent = t("%(name)s is typing…", { name: event.user.name });
+    // a teammate typing is replying (the customer's page never hears the team's notes)
+    this.typingLine.textContent = event.user.role === "customer"
+      ? t("%(name)s is typing…", { name: event.user.name })
+      : t("%(name)s is replying…", { name: event.user.name });
     this.typingLine.hidden = !event.is_typing;
     if (event.is_typing) this.typingTimer = setTimeout(() => { this.typingLine.hidden = true; }, 6000);
   }

@@ -9,7 +9,7 @@ export function readMe() {
   return JSON.parse(document.getElementById("me").textContent);
 }
 
-function readCookie(name) {
+export function readCookie(name) {
   const match = document.cookie.split("; ").find((part) => part.startsWith(`${name}=`));
   return match ? decodeURIComponent(match.slice(name.length + 1)) : null;
 }
