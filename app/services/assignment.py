@@ -70,6 +70,8 @@ def candidates() -> list[int]:
     """The members automatic assignment may choose: active, available and online."""
     from .availability import BOT_EMAIL
 
+    if not current_registry().any_online("admin"):  # no staff socket anywhere: no read
+        return []
     ids = db.session.scalars(
         select(User.id).where(
             User.role.in_(STAFF_ROLES),

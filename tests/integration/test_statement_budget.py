@@ -22,9 +22,9 @@ BUDGET = {  # event: (PostgreSQL, SQLite)
     "send_message": (1, 3),
     # the files linked, and their rows read back, inside the same statement
     "send_with_two_files": (1, 7),
-    # the room is made inside the same statement; then automatic assignment asks who
-    # could take it (nobody online here: one statement, no lock)
-    "first_message": (2, 5),
+    # the room is made inside the same statement; automatic assignment reads nothing
+    # while no member of the team is online (the registry says so)
+    "first_message": (1, 4),
     # ... and with someone online, one round: lock the candidates, pick the least
     # loaded, give the oldest waiting room (SKIP LOCKED, one UPDATE), stamp the member,
     # write the thread line, and read the Room back for the team (room, last message)
