@@ -31,7 +31,8 @@ function assignmentText(line, me) {
   const toName = to && to.id === me.id ? t("you") : to && to.name;
   if (line.kind === "reply_anyway") {
     if (!byName) return t("You replied while %(name)s is assigned", { name: toName });
-    return t("%(name)s replied while %(assignee)s is assigned", { name: byName, assignee: toName });
+    if (to && to.id === me.id) return t("%(name)s replied in your conversation", { name: byName });
+    return t("%(name)s replied while %(assignee)s is assigned", { name: byName, assignee: to.name });
   }
   if (!by) return to ? t("Assigned to %(name)s automatically", { name: toName }) : t("Given back to the queue");
   if (!to) return byName ? t("%(name)s unassigned this conversation", { name: byName }) : t("You unassigned this conversation");
