@@ -340,9 +340,10 @@ def test_resolving_and_reopening_leave_a_quiet_line_in_the_teams_thread(browser,
 
     expected = [
         "the lid is cracked",
+        "Assigned to Ana Agent automatically · ",  # she came online first
         "Ana Agent resolved this conversation · ",
         "one more thing",
-        reopened + " · ",
+        reopened + " · ",  # still Ana's: a reopened conversation keeps its assignee
     ]
     assert thread(second) == expected
     second.reload()  # from history: the same lines in the same places
@@ -872,7 +873,10 @@ def test_saved_replies_are_managed_in_the_inbox_and_inserted_with_a_slash(browse
     other.keyboard.press("Enter")  # inserts, does not send
     assert other.input_value("#composer-input") == "Hi Cleo! Orders ship within 2 days."
     assert other.locator("#canned-picker").is_hidden()
-    other.keyboard.press("Enter")  # now it sends
+    other.keyboard.press("Enter")  # now it sends, once Cole says he answers over Ada
+    # (Ada has the conversation: it was given to her as she came online)
+    other.locator("#reply-anyway", has_text="Ada Admin is assigned").wait_for(timeout=10000)
+    other.click("#reply-anyway button[value=reply]")
     customer.locator("#message-list .body", has_text="Orders ship within 2 days.").wait_for(
         timeout=15000
     )

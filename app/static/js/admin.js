@@ -143,7 +143,7 @@ function renderRoom(room) {
   const text = el("div", { className: "room-text" }, top, preview, bottom);
   const face = el("div", { className: "room-face" }, avatar(room.customer.name), online);
   const button = el("button", { className: "room", attrs: { type: "button" } }, face, text);
-  button.addEventListener("click", () => openRoom(room.id));
+  button.addEventListener("click", () => openRoom(Number(item.dataset.id)));
   const classes = [room.id === openRoomId ? "active" : "", room.unread_count > 0 ? "has-unread" : ""];
   const item = el("li", { className: classes.join(" ").trim() }, button);
   item.dataset.id = String(room.id);
@@ -179,13 +179,23 @@ function matchPreview(match) {
   return preview;
 }
 
+// A row already on screen keeps its element and button, only its insides change: a
+// click that lands while a live update redraws the list (an assignment arriving just
+// as the agent clicks) still reaches the button (its insides take no pointer events).
 function redrawRooms() {
   const ordered = [...rooms.values()].sort(compareRooms);
   $("rooms").replaceChildren(...ordered.map((room) => {
-    const node = renderRoom(room);
-    roomNodes.set(room.id, node);
-    return node;
+    const fresh = renderRoom(room);
+    const shown = roomNodes.get(room.id);
+    if (!shown) {
+      roomNodes.set(room.id, fresh);
+      return fresh;
+    }
+    shown.className = fresh.className;
+    shown.firstChild.replaceChildren(...fresh.firstChild.childNodes);
+    return shown;
   }));
+  for (const id of roomNodes.keys()) if (!rooms.has(id)) roomNodes.delete(id);
   $("rooms-empty").hidden = rooms.size > 0;
   let empty = t("No conversations yet.");
   if (query) empty = t("No matches for “%(query)s”.", { query });
