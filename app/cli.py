@@ -15,6 +15,7 @@ from .services.users import get_user_by_email, register_user
 DEMO_ACCOUNTS = (
     # role, name, email, password: for development only (never created in production)
     ("admin", "Ada Admin", "admin@example.com", "admin-demo-pass"),
+    ("agent", "Ben Agent", "ben@example.com", "ben-demo-pass"),  # a teammate to assign to
     ("customer", "Carl Customer", "carl@example.com", "carl-demo-pass"),
     ("customer", "Cleo Customer", "cleo@example.com", "cleo-demo-pass"),
 )
