@@ -38,7 +38,7 @@ from ..models import STAFF_ROLES, ChatRoom, RoomEvent, User, utcnow
 from ..registry import current_registry
 from . import events
 from .access import access_room
-from .inbox import room_summary
+from .inbox import admin_view_of_room, room_summary
 from .payloads import assignee_view, author_view, room_event_view
 from .schemas import Id, Payload, parse
 from .team import only_staff
@@ -108,12 +108,12 @@ def assign_waiting(rounds: int = MAX_ROUNDS, *, wait: bool = True) -> int:
 
 
 def _rounds(rounds: int) -> int:
+    # Who is online is asked once per call; each round's row locks check again that
+    # they are active and available.
+    members = candidates()
+    db.session.rollback()
     given = 0
-    while given < rounds:
-        members = candidates()
-        db.session.rollback()
-        if not members:
-            break
+    while given < rounds and members:
         done = _assign_one(members)
         if done is None:
             break
@@ -224,11 +224,10 @@ def record_line(
 
 
 def _announce(room_id: int, line: dict) -> None:
-    room = db.session.get(ChatRoom, room_id, populate_existing=True)
-    if room is None:
-        return
-    events.assigned(room_summary("admin", room), line)
+    view = admin_view_of_room(room_id)  # one statement, built once
     db.session.rollback()
+    if view is not None:
+        events.assigned(view, line)
 
 
 def assign(user, data: object) -> dict:

@@ -25,10 +25,10 @@ BUDGET = {  # event: (PostgreSQL, SQLite)
     # the room is made inside the same statement; automatic assignment reads nothing
     # while no member of the team is online (the registry says so)
     "first_message": (1, 4),
-    # ... and with someone online, one round: lock the candidates, pick the least
-    # loaded, give the oldest waiting room (SKIP LOCKED, one UPDATE), stamp the member,
-    # write the thread line, and read the Room back for the team (room, last message)
-    "first_message_assigned": (9, 12),
+    # ... and with someone online, one round: who is online, lock the candidates, pick
+    # the least loaded, give the oldest waiting room (SKIP LOCKED, one UPDATE), stamp
+    # the member, write the thread line, and read the Room back for the team (one query)
+    "first_message_assigned": (8, 11),
     "admin_send": (1, 3),
     "internal_note": (1, 2),
     "history": (1, 1),
