@@ -131,3 +131,57 @@ def test_viewing_replying_and_replying_over_someone(browser, live, users):
     ana_page.close()
     ben_page.locator("#viewers[hidden]").wait_for(state="attached", timeout=10000)
     assert ben_page.errors == []
+
+
+def test_alerts_go_to_the_assignee_and_to_everyone_while_nobody_has_it(browser, live, users):
+    from tests.system.test_pages_browser import FAKE_NOTIFICATION
+
+    ana = users.make("agent", name="Ana Kim")
+    ben = users.make("agent", name="Ben Ortiz")
+    pages = {}
+    for member in (ana, ben):  # Ana first: the conversation will be hers (round-robin)
+        context = browser.new_context()
+        context.add_init_script(FAKE_NOTIFICATION)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda exc, page=page: page.errors.append(str(exc)))
+        page.goto(live.url + "/login")
+        page.fill("input[name=email]", member.email)
+        page.fill("input[name=password]", member.password)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#connection[data-state=connected]", timeout=15000)
+        page.locator("#ask-alerts").wait_for(state="visible", timeout=5000)
+        page.click("#alerts-yes")
+        pages[member.name] = page
+
+    def notes(name) -> list:
+        return [n["body"] for n in pages[name].evaluate("() => window.__notes")]
+
+    customer = live.client(live.register_and_login("ivy@example.com", "Ivy Han")["access_token"])
+    try:
+        # the first message arrives before anyone has the conversation: everyone hears it
+        assert customer.call("send_message", {"body": "first"}, namespace="/chat")["ok"]
+        for page in pages.values():
+            page.locator(".rooms li", has_text="Ivy Han").locator(
+                ".assignee-tag:not(.none)"
+            ).wait_for(timeout=10000)
+        assert notes("Ana Kim") == ["first"] and notes("Ben Ortiz") == ["first"]
+        assert pages["Ana Kim"].locator(".rooms li .assignee-tag.mine").count() == 1  # hers
+
+        # hers now: only she is alerted
+        assert customer.call("send_message", {"body": "second"}, namespace="/chat")["ok"]
+        pages["Ben Ortiz"].locator(".room-preview", has_text="second").wait_for(timeout=10000)
+        pages["Ana Kim"].locator(".room-preview", has_text="second").wait_for(timeout=10000)
+        assert notes("Ana Kim") == ["first", "second"] and notes("Ben Ortiz") == ["first"]
+
+        # unassigned again: everyone
+        pages["Ana Kim"].locator(".rooms li .room", has_text="Ivy Han").click()
+        pages["Ana Kim"].select_option("#assignee", "")
+        pages["Ben Ortiz"].locator(".rooms li .assignee-tag.none").wait_for(timeout=10000)
+        assert customer.call("send_message", {"body": "third"}, namespace="/chat")["ok"]
+        pages["Ben Ortiz"].locator(".room-preview", has_text="third").wait_for(timeout=10000)
+        assert notes("Ben Ortiz") == ["first", "third"]
+        assert notes("Ana Kim") == ["first", "second"]  # she has it open: no alert
+    finally:
+        customer.disconnect()
+    assert all(page.errors == [] for page in pages.values())
