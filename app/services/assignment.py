@@ -284,7 +284,9 @@ def release_rooms(member_id: int, reason: str) -> int:
             select(ChatRoom.id, ChatRoom.status, ChatRoom.last_message_id)
             .where(ChatRoom.assignee_id == member_id, ChatRoom.status == "open")
             .order_by(ChatRoom.id)
-            .with_for_update(skip_locked=True)
+            # waits for a send holding one (never skips it: a skipped room would stay
+            # with someone deactivated); nothing here holds a user row, so no cycle
+            .with_for_update()
         ).all()
         lines = []
         for room in rooms:
