@@ -241,11 +241,14 @@ def assign(user, data: object) -> dict:
         member = None
         if form.agent_id is not None:
             member = session.scalar(
-                select(User).where(
+                select(User)
+                .where(
                     User.id == form.agent_id,
                     User.role.in_(STAFF_ROLES),
                     User.deactivated_at.is_(None),
                 )
+                # shared: a deactivation (or an assigner counting their load) waits
+                .with_for_update(read=True)
             )
             if member is None:
                 raise ValidationError(
@@ -288,6 +291,13 @@ def release_rooms(member_id: int, reason: str) -> int:
             # with someone deactivated); nothing here holds a user row, so no cycle
             .with_for_update()
         ).all()
+        if reason == "deactivated":  # their resolved rooms, if reopened, wait for someone
+            session.execute(
+                update(ChatRoom)
+                .where(ChatRoom.assignee_id == member_id, ChatRoom.status == "resolved")
+                .values(assignee_id=None)
+                .execution_options(synchronize_session=False)
+            )
         lines = []
         for room in rooms:
             session.execute(

@@ -297,7 +297,7 @@ def change_member(user, member_id: int, data: object) -> dict:
         raise ValidationError("role: must be agent or admin", {"role": "null"})
     if "active" in fields and form.active is None:
         raise ValidationError("active: must be true or false", {"active": "null"})
-    deactivating = False
+    deactivating = role_changed = False
     with transaction() as session:
         # Every active admin's row and the member's, locked by one statement in id
         # order (the order automatic assignment locks in, so neither waits on the
@@ -321,8 +321,9 @@ def change_member(user, member_id: int, data: object) -> dict:
         )
         if loses_admin and len(admins) <= 1:
             raise Conflict("The team needs at least one active admin.", field="role")
-        if "role" in fields:
+        if "role" in fields and member.role != form.role:
             member.role = form.role
+            role_changed = True
         if "capacity" in fields:
             member.capacity = form.capacity
         if form.active is False and member.deactivated_at is None:
@@ -330,8 +331,11 @@ def change_member(user, member_id: int, data: object) -> dict:
             deactivating = True
         elif form.active is True:
             member.deactivated_at = None
+    if deactivating or role_changed:
+        # Their open sockets hold the role they connected with: a new role takes effect
+        # at their next login (refused tokens, closed sockets), never on an old socket.
+        end_all_sessions(member_id)
     if deactivating:
-        end_all_sessions(member_id)  # refuses their tokens and closes their sockets
         release_rooms(member_id, reason="deactivated")
     announce(member_id)
     return views_of([db.session.get(User, member_id, populate_existing=True)], with_email=True)[0]

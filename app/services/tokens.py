@@ -172,8 +172,12 @@ HANDSHAKE_QUERY = (
 
 
 def user_from_claims(claims: dict) -> User | None:
+    """The token's user, unless deactivated (a login racing a deactivation gets a token
+    that works nowhere)."""
     user_id = _user_id(claims)
-    return db.session.get(User, user_id) if user_id is not None else None
+    if user_id is None:
+        return None
+    return db.session.scalar(select(User).where(User.id == user_id, User.deactivated_at.is_(None)))
 
 
 def _user_id(claims: dict) -> int | None:

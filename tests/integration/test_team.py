@@ -190,6 +190,22 @@ def test_the_team_list_shows_roles_load_and_presence(app, http, users, admin, co
     assert staff["Ada Admin"]["online"] is False
 
 
+def test_resolved_rooms_of_a_deactivated_member_wait_for_someone_when_reopened(
+    app, http, users, admin, customer, connect
+):
+    agent = users.make("agent", name="Ann Agent")
+    agent_socket = connect(agent)
+    cust = connect(customer)
+    room_id = emit(cust, "send_message", {"body": "Hello"})["message"]["room_id"]
+    assert emit(agent_socket, "set_status", {"room_id": room_id, "status": "resolved"})["ok"]
+    http.patch(f"/api/staff/{agent.id}", json={"active": False}, headers=bearer(users, admin))
+    support = connect(admin)
+    assert emit(cust, "send_message", {"body": "It broke again"})["ok"]
+    [room] = emit(support, "list_rooms", {})["rooms"]
+    assert room["status"] == "open"
+    assert room["assignee"] == {"id": admin.id, "name": admin.name}  # not Ann's any more
+
+
 def test_deactivating_an_agent_closes_sockets_and_kills_tokens(app, http, users, admin, connect):
     agent = users.make("agent", name="Ann Agent")
     pair = users.session(agent)
@@ -255,7 +271,13 @@ def test_the_last_active_admin_stays(http, users, admin):
 
 def test_a_demoted_admin_loses_admin_powers(http, users, admin, connect):
     second = users.make("admin", name="Bea Admin")
+    old_socket = connect(second)
+    old_token = users.token(second)
     http.patch(f"/api/staff/{second.id}", json={"role": "agent"}, headers=bearer(users, admin))
+    # the sockets and tokens of the old role end with it (a socket keeps the role it
+    # connected with, so it must not outlive the change)
+    assert not old_socket.is_connected("/chat")
+    assert http.get("/api/me", headers={"Authorization": f"Bearer {old_token}"}).status_code == 401
     bea = connect(second)  # a new login: the role is read again
     ack = emit(bea, "add_site", {"name": "Shop", "origins": ["https://shop.example"]})
     assert ack["ok"] is False and ack["error"]["code"] == "forbidden"
