@@ -85,6 +85,7 @@ def register_extensions(app: Flask) -> None:
 
     app.extensions["chat_attachment_store"] = make_store(app.config)
     app.extensions["chat_file_slots"] = Slots(1)  # uploads' file work, one at a time
+    app.extensions["chat_receive_turn"] = Slots(1)  # uploads' chunks, one per loop turn
 
 
 def register_blueprints(app: Flask) -> None:

@@ -21,6 +21,7 @@ import argparse
 import io
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -68,11 +69,9 @@ def upload(url: str, token: str, data: bytes, name: str) -> requests.Response:
 def under_load(
     mode: str, database_url: str, limit_rate: str | None = None, rounds: int = 5
 ) -> dict:
+    folder = f"/tmp/bench-uploads-{uuid.uuid4().hex[:8]}"
     server = LiveServer(
-        database_url,
-        mode,
-        ATTACHMENT_DIR=f"/tmp/bench-uploads-{uuid.uuid4().hex[:8]}",
-        CHAT_EVENT_RATE_LIMIT="100000/10",
+        database_url, mode, ATTACHMENT_DIR=folder, CHAT_EVENT_RATE_LIMIT="100000/10"
     ).start()
     try:
         watcher = server.register_and_login(f"watch-{mode}@example.com", "Watcher")
@@ -162,6 +161,7 @@ def under_load(
         }
     finally:
         server.close()
+        shutil.rmtree(folder, ignore_errors=True)  # a run stores gigabytes
 
 
 def throughput(database_url: str, label: str, **env) -> dict:
@@ -190,6 +190,8 @@ def throughput(database_url: str, label: str, **env) -> dict:
         return {"store": label, "up_mb_s": total / up, "down_mb_s": total / down}
     finally:
         server.close()
+        if "ATTACHMENT_DIR" in env:
+            shutil.rmtree(env["ATTACHMENT_DIR"], ignore_errors=True)
 
 
 def main() -> None:

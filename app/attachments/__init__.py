@@ -25,11 +25,17 @@ from .files import THUMBNAIL_TYPE
 
 bp = Blueprint("attachments", __name__)
 MULTIPART_SLACK = 64 * 1024  # the form's own bytes around the file
-RECEIVE_CHUNK = 256 * 1024
-# Between two chunks an upload waits for the loop's next turn. A zero sleep lets gevent
-# run the ten uploads' greenlets again before it polls the other sockets (its docs say
-# so of `sleep(0)`); any positive wait puts them after that poll, in both modes.
+# Uploads take turns: one chunk of one upload is split and written, then the loop polls
+# every other socket before the next chunk of any upload. The chunk is the knob between
+# the other sockets' acks and upload speed: 128 KB keeps ten uploads at full loopback
+# speed under 20 ms of ack p99, at 70-85 MB/s of uploads a process (docs/BENCHMARKS.md,
+# "Uploads under load").
+RECEIVE_CHUNK = 128 * 1024
+# After its chunk the holder waits for the loop's next turn. A zero sleep lets gevent run
+# greenlets again before it polls the other sockets (its docs say so of `sleep(0)`); any
+# positive wait puts them after that poll, in both modes.
 YIELD = 0.0001
+TURN_WAIT = 30.0  # seconds an upload may wait for its turn before it is a 503
 
 
 @bp.post("/api/attachments")
@@ -58,9 +64,10 @@ def upload():
 
 def _receive(folder: str, limit: int) -> tuple[str | None, str]:
     """The form's one file, written to `folder` as the body arrives, a chunk at a time:
-    Werkzeug's sans-IO multipart decoder splits each chunk (about 0.5 ms of work for
-    256 KB), and between chunks the event loop serves every other socket. The client's
-    file name, and the file's path."""
+    Werkzeug's sans-IO multipart decoder splits each chunk in the process's receive turn
+    (one upload's chunk at a time), and between chunks the event loop serves every other
+    socket. Reading waits outside the turn, so a slow sender holds up no one. The
+    client's file name, and the file's path."""
     boundary = request.mimetype_params.get("boundary", "").encode("latin-1")
     if not boundary:
         raise ValidationError("Send multipart/form-data, one field `file`.", {"file": "missing"})
@@ -72,10 +79,9 @@ def _receive(folder: str, limit: int) -> tuple[str | None, str]:
         # A streamed body: the WSGI server de-chunks wsgi.input (Werkzeug reads such a
         # body only where the server says it ends the input, which eventlet does not).
         source = request.environ["wsgi.input"]
-    decoder = MultipartDecoder(boundary, max_parts=10)  # a field's bytes are never kept
-    files: list[tuple[str | None, str]] = []
-    out = None  # the file part being written, if any
+    form = _FormFile(boundary, folder)
     total = 0
+    turn = current_app.extensions["chat_receive_turn"]
     try:
         while True:
             try:
@@ -85,33 +91,58 @@ def _receive(folder: str, limit: int) -> tuple[str | None, str]:
             total += len(chunk)
             if total > limit:
                 raise service.TooLarge("The file is too large.")
-            decoder.receive_data(chunk or None)
-            while not isinstance(event := decoder.next_event(), (NeedData, Epilogue)):
-                if isinstance(event, File):
-                    if out is not None:
-                        out.close()
-                    out = None
-                    if event.name == "file":
-                        files.append((event.filename, os.path.join(folder, f"part-{len(files)}")))
-                        out = open(files[-1][1], "wb")  # noqa: SIM115 (closed below)
-                elif isinstance(event, Field) and out is not None:
-                    out.close()
-                    out = None
-                elif isinstance(event, Data) and out is not None:
-                    out.write(event.data)
-            if isinstance(event, Epilogue) or not chunk:
-                break
-            socketio.sleep(YIELD)
+            if not turn.acquire(timeout=TURN_WAIT):
+                raise service.StorageUnavailable("Too many uploads at once; try again in a moment.")
+            try:
+                if form.feed(chunk) or not chunk:
+                    break
+                socketio.sleep(YIELD)  # the next upload's chunk waits past the loop's next poll
+            finally:
+                turn.release()
     except (ValueError, RequestEntityTooLarge) as bad:  # broken, too many parts, a big field
         raise ValidationError("That is not a well-formed form.", {"file": "missing"}) from bad
     finally:
-        if out is not None:
-            out.close()
-    if not isinstance(event, Epilogue):
+        form.close()
+    if not form.ended:
         raise ValidationError("The form ended early.", {"file": "missing"})
+    files = form.files
     if len(files) != 1:
         raise ValidationError("Send one file in the field `file`.", {"file": "missing"})
     return files[0]
+
+
+class _FormFile:
+    """A multipart form fed a chunk at a time; each part named `file` goes to a file of
+    its own in `folder` (`files`: the client's name and the path), other fields' bytes
+    are never kept."""
+
+    def __init__(self, boundary: bytes, folder: str):
+        self.decoder = MultipartDecoder(boundary, max_parts=10)
+        self.folder = folder
+        self.files: list[tuple[str | None, str]] = []
+        self.out = None  # the file part being written, if any
+        self.ended = False
+
+    def feed(self, chunk: bytes) -> bool:
+        """Split `chunk` (empty: the body ended) and write its file bytes; True once the
+        form's end has been read."""
+        self.decoder.receive_data(chunk or None)
+        while not isinstance(event := self.decoder.next_event(), (NeedData, Epilogue)):
+            if isinstance(event, (File, Field)):
+                self.close()
+            if isinstance(event, File) and event.name == "file":
+                part = os.path.join(self.folder, f"part-{len(self.files)}")
+                self.files.append((event.filename, part))
+                self.out = open(part, "wb")  # noqa: SIM115 (closed by close())
+            elif isinstance(event, Data) and self.out is not None:
+                self.out.write(event.data)
+        self.ended = isinstance(event, Epilogue)
+        return self.ended
+
+    def close(self) -> None:
+        if self.out is not None:
+            self.out.close()
+            self.out = None
 
 
 def _budget_keys():

@@ -123,7 +123,7 @@ def _process(path: str, name: str, allowed: frozenset[str]) -> Processed:
 
 def upload(user: User, path: str, filename: str | None) -> dict:
     """Store the file at `path` (an upload received in its scratch folder, which the
-    caller removes) for `user`; its Attachment."""
+    caller removes; the folder store may move the file in) for `user`; its Attachment."""
     name = clean_name(filename)
     limit = current_app.config["CHAT_ATTACHMENT_MAX_BYTES"]
     allowed = current_app.config["CHAT_ATTACHMENT_TYPES"]
@@ -170,8 +170,7 @@ def _put_all(key: str, path: str, done: Processed, thumbnail_key: str | None) ->
             thumbnail = io.BytesIO(done.thumbnail)
             _on_store(target.put, thumbnail_key, thumbnail, len(done.thumbnail), heavy=True)
         else:
-            with open(path, "rb") as source:
-                _on_store(target.put, key, source, done.size, heavy=True)
+            _on_store(target.put_file, key, path, done.size, heavy=True)
     except StoreUnavailable:
         _forget_keys([key, thumbnail_key])
         raise StorageUnavailable() from None

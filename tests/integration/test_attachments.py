@@ -7,6 +7,7 @@ import contextlib
 import io
 import os
 import struct
+import tempfile
 import zlib
 from datetime import timedelta
 
@@ -323,6 +324,32 @@ def test_a_store_that_cannot_be_written_is_503_and_the_chat_goes_on(
     finally:
         app.extensions["chat_attachment_store"] = working
     assert files.up(customer, b"hello\n", "a.txt").status_code == 201, "back without a restart"
+
+
+def test_uploads_take_turns_with_their_chunks_and_one_kept_waiting_is_503(
+    app, files, customer, monkeypatch
+):
+    """Each chunk of an upload is split and written in the process's one receive turn
+    (ten uploads at once leave the event loop a poll between any two chunks). An upload
+    that cannot get the turn in time is a 503, and nothing of it is kept."""
+    import app.attachments as routes
+    from app.models import Attachment
+
+    turn = app.extensions["chat_receive_turn"]
+    scratch = app.config["UPLOAD_SCRATCH_DIR"]
+    monkeypatch.setattr(routes, "TURN_WAIT", 0.2)
+    assert turn.acquire(timeout=1.0)
+    try:
+        answer = files.up(customer, b"waiting for its turn\n", "a.txt")
+    finally:
+        turn.release()
+    assert answer.status_code == 503
+    assert answer.json["error"]["code"] == "storage_unavailable"
+    assert count(app, Attachment) == 0
+    assert not os.path.isdir(scratch) or os.listdir(scratch) == [], "its scratch folder went"
+    assert files.up(customer, b"its turn\n", "a.txt").status_code == 201
+    assert turn.acquire(timeout=0.0), "the turn is given back after every chunk"
+    turn.release()
 
 
 def age_past_a_day(app, attachment_id: int) -> None:
@@ -682,3 +709,35 @@ def test_bytes_no_row_names_are_swept_and_named_ones_kept(app, files, customer, 
     assert not each_store.holds(orphan)
     assert all(each_store.holds(k) for k in keys_in(app)) and len(keys_in(app)) == 2
     assert files.get(customer, kept["url"]).status_code == 200
+
+
+def test_a_folder_store_moves_a_finished_file_in_and_copies_it_across_file_systems(tmp_path):
+    """An upload's scratch file becomes the stored file by a rename (no second copy of
+    its bytes); where the scratch folder is on another file system, by a copy."""
+    from app.attachments.storage import FolderStore
+
+    store = FolderStore(str(tmp_path / "files"))
+    body = os.urandom(300 * 1024)
+    scratch = tmp_path / "scratch.bin"
+    scratch.write_bytes(body)
+    inode = scratch.stat().st_ino
+    store.put_file("ab12", str(scratch), len(body))
+    assert not scratch.exists()
+    chunks, size = store.stream("ab12")
+    assert size == len(body) and b"".join(chunks) == body
+    assert os.stat(store._path("ab12")).st_ino == inode  # the same file, not a copy
+
+    other = "/dev/shm"
+    if not os.path.isdir(other) or os.stat(other).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs a second file system (/dev/shm) for the copy across devices")
+    elsewhere = tempfile.NamedTemporaryFile(dir=other, delete=False)  # noqa: SIM115
+    elsewhere.write(body)
+    elsewhere.close()
+    try:
+        store.put_file("cd34", elsewhere.name, len(body))
+        chunks, size = store.stream("cd34")
+        assert size == len(body) and b"".join(chunks) == body
+        assert os.stat(store._path("cd34")).st_dev == os.stat(tmp_path).st_dev
+    finally:
+        if os.path.exists(elsewhere.name):
+            os.unlink(elsewhere.name)

@@ -10,6 +10,7 @@ import signal
 import socket
 import time
 
+import pytest
 from PIL import Image
 from sqlalchemy import create_engine, text
 
@@ -108,6 +109,49 @@ def test_a_server_killed_mid_upload_leaves_no_message_without_its_file(database_
         again = server.client(token)
         history = again.call("history", {"room_id": sent["message"]["room_id"]}, namespace="/chat")
         assert [a["name"] for a in history["messages"][-1]["attachments"]] == ["kept.txt"]
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("mode", ["eventlet", "gevent"])
+def test_a_sender_that_stops_halfway_holds_up_no_other_upload(database_url, tmp_path, mode):
+    """Uploads take turns a chunk at a time, and a chunk is read before its turn is
+    asked for: a sender that stops in the middle of its file keeps no other upload, and
+    no message, waiting. When it goes on, its file is taken whole."""
+    scratch = tmp_path / "tmp"
+    env = {"ATTACHMENT_DIR": str(tmp_path / "files"), "UPLOAD_SCRATCH_DIR": str(scratch)}
+    server = LiveServer(database_url, mode, **env).start()
+    try:
+        token = server.register_and_login(f"stall-{mode}@example.com", "Sam Stall")["access_token"]
+        data = b"".join(b"line %07d of a long log\n" % n for n in range(80_000))  # 2 MB of text
+        body = multipart("slow.txt", data, "s1")
+        half = len(body) // 2
+        slow = raw_upload(server, token, body, "s1", half)
+
+        def written() -> int:
+            return sum(p.stat().st_size for p in scratch.rglob("part-*")) if scratch.exists() else 0
+
+        assert wait_for(lambda: written() >= 512 * 1024, timeout=20), "the first half arrives"
+
+        quick = multipart("quick.txt", b"quick\n", "q1")
+        other = raw_upload(server, token, quick, "q1", len(quick))
+        other.settimeout(10)  # its turn would otherwise wait 30 s for the stalled upload
+        assert b" 201 " in other.recv(4096).split(b"\r\n")[0]
+        other.close()
+        sio = server.client(token)
+        assert sio.call("send_message", {"body": "still here"}, namespace="/chat")["ok"]
+
+        slow.sendall(body[half:])
+        slow.settimeout(20)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += slow.recv(4096)
+        slow.close()
+        assert b" 201 " in answer.split(b"\r\n")[0]
+        engine = create_engine(database_url)
+        with engine.connect() as db:
+            sizes = db.execute(text("SELECT name, size FROM attachments ORDER BY id")).all()
+        assert [tuple(row) for row in sizes] == [("quick.txt", 6), ("slow.txt", len(data))]
     finally:
         server.close()
 
