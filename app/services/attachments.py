@@ -300,7 +300,8 @@ def sweep_orphans(older_than: float) -> int:
         _forget_keys(orphans)
         return len(orphans)
 
-    for key in _on_store(lambda: list(store().keys_older_than(older_than))):
+    target = store()  # read here: the pool thread below has no app context
+    for key in _on_store(lambda: list(target.keys_older_than(older_than))):
         batch.append(key)
         if len(batch) == 500:
             removed += settle(batch)

@@ -22,6 +22,35 @@ def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.fixture(autouse=True)
+def work_on_bare_threads(monkeypatch):
+    """In these in-process tests (threads, no eventlet or gevent), `off_the_loop` would
+    run its function in the caller's own thread, inside the request's app context. The
+    server's pool threads have no such context: run the function on a thread of its own
+    here too, so a function that reaches for `current_app` there fails here as well."""
+    import threading
+
+    import app.services.attachments as service
+
+    def on_a_bare_thread(function, *args):
+        out: dict = {}
+
+        def run():
+            try:
+                out["value"] = function(*args)
+            except BaseException as exc:  # noqa: BLE001 (raised again in the caller)
+                out["error"] = exc
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join()
+        if "error" in out:
+            raise out["error"]
+        return out["value"]
+
+    monkeypatch.setattr(service, "off_the_loop", on_a_bare_thread)
+
+
 @pytest.fixture
 def files(http, users):
     """`files.up(account, data, name)` uploads; `files.get(account, url)` fetches."""
