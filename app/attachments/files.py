@@ -2,7 +2,8 @@
 
 - `judge`: the type from the file's first bytes (filetype's signatures), or plain text
   when the whole file is UTF-8 without NUL bytes; never the client's header or name.
-- `reencode`: a picture decoded and written again by Pillow: metadata (EXIF, GPS) gone,
+- `reencode`: a picture decoded and written again by Pillow: metadata (EXIF, GPS,
+  comments, text chunks, XMP, a colour profile) gone,
   orientation applied, the first frame's pixels only for a still image, plus a
   thumbnail. A file that does not decode, or has more pixels than Pillow's
   `Image.MAX_IMAGE_PIXELS`, is refused.
@@ -88,6 +89,8 @@ def reencode(path: str, content_type: str) -> tuple[bytes, bytes, str, int, int]
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise Refused("The picture could not be read.") from None
+    for frame in frames:
+        _keep_pixels_only(frame)
     fmt = IMAGE_TYPES[content_type]
     out = io.BytesIO()
     if fmt == "JPEG":
@@ -95,13 +98,24 @@ def reencode(path: str, content_type: str) -> tuple[bytes, bytes, str, int, int]
     elif animated:
         frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], loop=0)
     else:
-        picture.save(out, fmt)  # no exif=, no icc_profile=, no pnginfo=: nothing carried over
+        picture.save(out, fmt)  # no exif=, icc_profile=, pnginfo=, and `info` emptied above
     thumb = picture.copy()
     thumb.thumbnail(THUMBNAIL)
     small = io.BytesIO()
     has_alpha = thumb.mode in ("RGBA", "LA", "P")
     thumb.convert("RGBA" if has_alpha else "RGB").save(small, "WEBP", quality=80)
     return out.getvalue(), small.getvalue(), THUMBNAIL_TYPE, picture.width, picture.height
+
+
+# What Pillow writes back from an image's `info` that is not pixels: comments (JPEG COM,
+# GIF comment blocks), PNG text chunks, XMP, EXIF, a colour profile: bytes the sender
+# chose. Only what frames need to show and play stays.
+PLAYBACK_INFO = {"transparency", "duration", "disposal", "background"}
+
+
+def _keep_pixels_only(image: Image.Image) -> None:
+    for key in set(image.info) - PLAYBACK_INFO:
+        del image.info[key]
 
 
 def _frames(image: Image.Image):

@@ -130,6 +130,45 @@ def test_a_picture_is_re_encoded_without_its_metadata_and_with_its_orientation(f
         assert max(thumb.size) <= 480
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "animated GIF"])
+def test_no_comment_text_chunk_or_colour_profile_survives_re_encoding(files, customer, fmt):
+    """Only pixels survive: a comment (JPEG COM, GIF comment blocks), PNG text chunks,
+    XMP and an ICC colour profile (arbitrary bytes a sender chose) are gone."""
+    from PIL import ImageCms, PngImagePlugin
+
+    secret = b"SECRET-42.5,126.9-<script>alert(1)</script>"
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    image = Image.new("RGB", (64, 48), (10, 200, 30))
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        image.save(out, "JPEG", comment=secret, icc_profile=srgb + secret, xmp=secret)
+    elif fmt == "PNG":
+        text = PngImagePlugin.PngInfo()
+        text.add_text("Comment", secret.decode())
+        text.add_itxt("XML:com.adobe.xmp", secret.decode())
+        image.save(out, "PNG", pnginfo=text, icc_profile=srgb + secret)
+    elif fmt == "WEBP":
+        image.save(out, "WEBP", icc_profile=srgb + secret, xmp=secret, exif=gps_exif())
+    elif fmt == "GIF":
+        image.convert("P").save(out, "GIF", comment=secret)
+    else:
+        colours = ((255, 0, 0), (0, 255, 0), (0, 0, 255))
+        frames = [Image.new("RGB", (64, 48), c).convert("P") for c in colours]
+        frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], comment=secret)
+    assert secret in out.getvalue()
+    name = "a." + ("gif" if "GIF" in fmt else fmt.lower())
+    answer = files.up(customer, out.getvalue(), name)
+    assert answer.status_code == 201, answer.get_data(True)
+    served = files.get(customer, answer.json["url"]).data
+    assert secret not in served and b"SECRET-42" not in served
+    with Image.open(io.BytesIO(served)) as again:
+        assert "comment" not in again.info and "icc_profile" not in again.info
+        assert "xmp" not in again.info and "XML:com.adobe.xmp" not in again.info
+        assert again.size == (64, 48)
+        if fmt == "animated GIF":
+            assert again.n_frames == 3, "the frames are kept"
+
+
 def test_an_unsent_file_is_its_uploaders_alone_and_a_stranger_gets_404(
     files, users, customer, admin
 ):
