@@ -1,5 +1,5 @@
-"""Commands: `flask --app wsgi create-admin`, `demo-accounts`, `seed-scale`, `sites`,
-`worker` and `mail-inbound`."""
+"""Commands: `flask --app wsgi create-admin`, `delete-customer`, `demo-accounts`,
+`seed-scale`, `sites`, `worker` and `mail-inbound`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from .errors import ChatError
+from .extensions import db
 from .services.users import get_user_by_email, register_user
 
 DEMO_ACCOUNTS = (
@@ -23,6 +24,7 @@ DEMO_ACCOUNTS = (
 
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
+    app.cli.add_command(delete_customer)
     app.cli.add_command(demo_accounts)
     app.cli.add_command(seed_scale)
     app.cli.add_command(sites)
@@ -48,6 +50,56 @@ def create_admin(email: str, name: str, password: str) -> None:
     except ChatError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Created admin {user.email} (id {user.id}).")
+
+
+@click.command("delete-customer")
+@with_appcontext
+@click.option("--email", help="An account of ours: the customer's login email.")
+@click.option("--site", "site_key", help="A widget customer: the site's key (with --external-id).")
+@click.option("--external-id", help="A widget customer: the business's own id for them.")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+def delete_customer(
+    email: str | None, site_key: str | None, external_id: str | None, yes: bool
+) -> None:
+    """Delete a customer for good (a request to be forgotten): their account, their
+    conversation and every file in it, the team's replies included. Their sessions end
+    and their sockets close first. Team members are deactivated instead (Team dialog)."""
+    from sqlalchemy import func, select
+
+    from .models import ChatRoom, Message, Site, User
+    from .services.users import delete_user
+
+    if bool(email) == bool(site_key or external_id) or bool(site_key) != bool(external_id):
+        raise click.UsageError("Name the customer by --email, or by --site and --external-id.")
+    if email:
+        user = get_user_by_email(email)
+    else:
+        user = db.session.scalar(
+            select(User)
+            .join(Site, Site.id == User.site_id)
+            .where(Site.key == site_key, User.external_id == external_id)
+        )
+    if user is None:
+        raise click.ClickException("No such customer.")
+    if user.role != "customer":
+        raise click.ClickException(
+            f"{user.email} is on the team ({user.role}): deactivate them in the Team dialog."
+        )
+    messages = db.session.scalar(
+        select(func.count(Message.id))
+        .join(ChatRoom, ChatRoom.id == Message.room_id)
+        .where(ChatRoom.customer_id == user.id)
+    )
+    who = f"{user.name} <{user.email}>" if user.email else user.name
+    if not yes:
+        click.confirm(
+            f"Delete {who} (id {user.id}) and their conversation of {messages} messages?",
+            abort=True,
+        )
+    user_id = user.id
+    db.session.rollback()  # nothing held while the deletion runs
+    delete_user(user_id)
+    click.echo(f"Deleted {who} (id {user_id}), their conversation and its files.")
 
 
 @click.command("demo-accounts")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from functools import cache
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -17,7 +17,7 @@ from ..concurrency import off_the_loop
 from ..database import transaction
 from ..errors import Conflict, Deactivated, Unauthorized
 from ..extensions import db
-from ..models import Attachment, User
+from ..models import Attachment, ChatRoom, Message, RoomEvent, TokenFamily, User
 from .schemas import Login, Register, parse
 
 
@@ -71,9 +71,17 @@ def delete_user(user_id: int) -> None:
     with transaction() as session:
         user = session.get(User, user_id)
         if user is not None:
-            # The rows go by the foreign keys' cascade on PostgreSQL; SQLite enforces
-            # none unless asked, so the files' rows are deleted by name.
+            # PostgreSQL's foreign keys would cascade; SQLite enforces none unless asked
+            # (and asking would make its table-copying migrations delete rows), so each
+            # table's rows go by name, children first.
+            rooms = select(ChatRoom.id).where(ChatRoom.customer_id == user_id)
             session.execute(delete(Attachment).where(Attachment.id.in_(ids)))
+            session.execute(delete(RoomEvent).where(RoomEvent.room_id.in_(rooms)))
+            session.execute(
+                delete(Message).where(or_(Message.room_id.in_(rooms), Message.author_id == user_id))
+            )
+            session.execute(delete(ChatRoom).where(ChatRoom.customer_id == user_id))
+            session.execute(delete(TokenFamily).where(TokenFamily.user_id == user_id))
             session.delete(user)
     forget_keys(keys)
 

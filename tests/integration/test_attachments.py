@@ -450,9 +450,13 @@ def test_an_upload_never_sent_is_deleted_after_a_day(app, files, customer):
     assert not os.path.exists(os.path.join(os.environ["ATTACHMENT_DIR"], key[:2], key))
 
 
-def test_a_deleted_customers_files_go_with_them(app, files, connect, customer, admin):
-    from app.models import Attachment
-    from app.services.users import delete_user
+def test_a_customer_deleted_by_the_operator_takes_their_conversation_and_files(
+    app, files, connect, http, users, customer, admin
+):
+    """`flask delete-customer` (a request to be forgotten): the account, the conversation
+    and every file in it, the team's too, are gone; their token is dead. It asks first,
+    and refuses a team member."""
+    from app.models import Attachment, ChatRoom, Message
 
     mine = files.up(customer, picture(), "lid.png").json
     room_id = emit(connect(customer), "send_message", {"body": "", "attachments": [mine["id"]]})[
@@ -464,19 +468,25 @@ def test_a_deleted_customers_files_go_with_them(app, files, connect, customer, a
         "send_message",
         {"room_id": room_id, "body": "", "attachments": [reply["id"]]},
     )
-    with app.app_context():
-        from app.extensions import db
+    keys = keys_in(app)
+    token = users.token(customer)
+    runner = app.test_cli_runner()
 
-        keys = [
-            k
-            for row in db.session.execute(select(Attachment.key, Attachment.thumbnail_key))
-            for k in row
-            if k
-        ]
-        delete_user(customer.id)
-    assert count(app, Attachment) == 0
+    kept = runner.invoke(args=["delete-customer", "--email", customer.email], input="n\n")
+    assert kept.exit_code == 1 and "conversation of 2 messages" in kept.output
+    assert count(app, Attachment) == 2 and files.get(admin, reply["url"]).status_code == 200
+    staff = runner.invoke(args=["delete-customer", "--email", admin.email, "--yes"])
+    assert staff.exit_code == 1 and "deactivate them" in staff.output
+    unknown = runner.invoke(args=["delete-customer", "--email", "nobody@example.com", "--yes"])
+    assert unknown.exit_code == 1 and "No such customer" in unknown.output
+
+    gone = runner.invoke(args=["delete-customer", "--email", customer.email, "--yes"])
+    assert gone.exit_code == 0, gone.output
+    assert count(app, Attachment) == 0 and count(app, Message) == 0 and count(app, ChatRoom) == 0
     root = os.environ["ATTACHMENT_DIR"]
     assert len(keys) == 3 and not any(os.path.exists(os.path.join(root, k[:2], k)) for k in keys)
+    assert files.get(admin, reply["url"]).status_code == 404
+    assert http.get("/api/me", headers=bearer(token)).status_code == 401, "their token is dead"
 
 
 # --- an attacker's files -----------------------------------------------------------
