@@ -335,3 +335,27 @@ def test_a_new_secret_from_the_inbox_refuses_the_old_one_and_removing_stops_the_
     assert emit(support, "list_sites", {})["sites"] == []
     again = emit(support, "remove_site", {"site_key": shop["key"]})
     assert again["error"]["code"] == "not_found"
+
+
+def test_a_widget_customer_is_deleted_by_their_sites_key_and_their_own_id(
+    app, http, site, connect
+):
+    """`flask delete-customer --site KEY --external-id ID`: that customer only, not the
+    same id on another site; their token is dead after."""
+    shop, other = site(), site("Other Shop", ("https://other.example",))
+    kim = exchange(http, shop["key"], identity(shop)).json
+    twin = exchange(http, other["key"], identity(other)).json  # the same sub elsewhere
+    connect(auth={"token": kim["access_token"]}).emit(
+        "send_message", {"body": "delete me please"}, namespace="/chat", callback=True
+    )
+    runner = app.test_cli_runner()
+    half = runner.invoke(args=["delete-customer", "--site", shop["key"], "--yes"])
+    assert half.exit_code == 2 and "--external-id" in half.output
+    done = runner.invoke(
+        args=["delete-customer", "--site", shop["key"], "--external-id", "u-1", "--yes"]
+    )
+    assert done.exit_code == 0, done.output
+    assert "김민지" in done.output
+    assert http.get("/api/me", headers=bearer(kim["access_token"])).status_code == 401
+    assert http.get("/api/me", headers=bearer(twin["access_token"])).status_code == 200
+    assert user_count(app) == 1
