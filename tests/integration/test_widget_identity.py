@@ -337,9 +337,7 @@ def test_a_new_secret_from_the_inbox_refuses_the_old_one_and_removing_stops_the_
     assert again["error"]["code"] == "not_found"
 
 
-def test_a_widget_customer_is_deleted_by_their_sites_key_and_their_own_id(
-    app, http, site, connect
-):
+def test_a_widget_customer_is_deleted_by_their_sites_key_and_their_own_id(app, http, site, connect):
     """`flask delete-customer --site KEY --external-id ID`: that customer only, not the
     same id on another site; their token is dead after."""
     shop, other = site(), site("Other Shop", ("https://other.example",))
