@@ -216,7 +216,10 @@ def test_files_sent_in_a_message_reach_the_room_in_order_and_no_one_else(
     assert files.get(stranger, first["thumbnail_url"]).status_code == 404
 
 
-def test_a_notes_file_is_for_the_team_only(app, files, connect, customer, admin):
+def test_a_notes_file_is_for_the_team_only(app, files, users, connect, customer, admin):
+    """Admins and agents (everyone who sees notes) fetch a note's file; the customer
+    gets 404 for it and its thumbnail, and their history carries neither the note nor
+    its file."""
     room_id = emit(connect(customer), "send_message", {"body": "hello"})["message"]["room_id"]
     support = connect(admin)
     made = files.up(admin, picture(), "stock.png").json
@@ -229,7 +232,9 @@ def test_a_notes_file_is_for_the_team_only(app, files, connect, customer, admin)
     assert files.get(customer, made["url"]).status_code == 404
     assert files.get(customer, made["thumbnail_url"]).status_code == 404
     assert files.get(admin, made["url"]).status_code == 200
+    assert files.get(users.make("agent"), made["url"]).status_code == 200
     customer_page = emit(connect(customer), "history", {"room_id": room_id})
+    assert [m["body"] for m in customer_page["messages"]] == ["hello"]
     assert all(not m["attachments"] for m in customer_page["messages"])
 
 
@@ -819,3 +824,97 @@ def test_a_folder_store_moves_a_finished_file_in_and_copies_it_across_file_syste
     finally:
         if os.path.exists(elsewhere.name):
             os.unlink(elsewhere.name)
+
+
+# --- the rest of the contract --------------------------------------------------------
+
+
+def test_a_picture_that_does_not_decode_is_415(files, customer, app):
+    from app.models import Attachment
+
+    broken = picture("JPEG")[:200] + b"\x00" * 500  # a JPEG's start, then nothing it can read
+    answer = files.up(customer, broken, "broken.jpg")
+    assert answer.status_code == 415 and answer.json["error"]["code"] == "unsupported_type"
+    assert count(app, Attachment) == 0
+
+
+def test_an_upload_needs_a_token_or_the_cookie_with_its_csrf_header(app, http, customer):
+    from app.models import Attachment
+    from tests.integration.test_pages import log_in
+
+    def up(headers=None):
+        return http.post(
+            "/api/attachments",
+            data={"file": (io.BytesIO(b"hello\n"), "a.txt")},
+            headers=headers or {},
+            content_type="multipart/form-data",
+        )
+
+    nobody = up()
+    assert nobody.status_code == 401 and nobody.json["error"]["code"] == "unauthorized"
+    assert log_in(http, customer).status_code == 302  # the page's HttpOnly cookies
+    csrf = http.get_cookie("csrf_access_token").value
+    forged = up()  # what another site's form could send: the cookie, no header
+    assert forged.status_code == 401 and count(app, Attachment) == 0
+    wrong = up({"X-CSRF-TOKEN": "not-" + csrf})
+    assert wrong.status_code == 401 and count(app, Attachment) == 0
+    page = up({"X-CSRF-TOKEN": csrf})
+    assert page.status_code == 201, page.get_data(True)
+    assert count(app, Attachment) == 1
+
+
+def office_file(kind: str) -> bytes:
+    """A minimal file of each container format, as the programs write them."""
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        if kind == "odt":
+            z.writestr(
+                zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text"
+            )  # first and stored, as ODF asks
+            z.writestr("content.xml", "<office:document-content/>")
+        else:
+            z.writestr("[Content_Types].xml", "<Types/>")
+            part = {"docx": "word/document.xml", "xlsx": "xl/workbook.xml"}[kind]
+            z.writestr(part, "<x/>")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("letter.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        ("sheet.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ("letter.odt", "application/vnd.oasis.opendocument.text"),
+        ("orders.csv", "text/csv"),
+    ],
+)
+def test_office_opendocument_and_csv_files_are_taken_as_downloads(files, customer, name, expected):
+    data = b"order,qty\n1042,2\n" if name.endswith(".csv") else office_file(name.split(".")[1])
+    made = files.up(customer, data, name)
+    assert made.status_code == 201, made.get_data(True)
+    assert (made.json["content_type"], made.json["kind"]) == (expected, "file")
+    served = files.get(customer, made.json["url"])
+    assert served.data == data
+    assert served.headers["Content-Disposition"].startswith("attachment")
+    assert served.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert served.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert served.headers["Cache-Control"].startswith("private")
+
+
+def test_a_download_while_the_store_is_down_is_503_and_works_again(app, files, customer, tmp_path):
+    from app.attachments.storage import FolderStore
+
+    made = files.up(customer, b"kept safe\n", "a.txt").json
+    working = app.extensions["chat_attachment_store"]
+    unreadable = tmp_path / "unreadable"
+    unreadable.write_text("a file where the store's folder should be")
+    app.extensions["chat_attachment_store"] = FolderStore(str(unreadable))
+    try:
+        down = files.get(customer, made["url"])
+    finally:
+        app.extensions["chat_attachment_store"] = working
+    assert down.status_code == 503 and down.json["error"]["code"] == "storage_unavailable"
+    assert files.get(customer, made["url"]).data == b"kept safe\n"
