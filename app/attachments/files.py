@@ -87,7 +87,9 @@ def reencode(path: str, content_type: str) -> tuple[bytes, bytes, str, int, int]
                 frames = [picture]
     except Refused:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # Pillow's own refusal, at twice the limit
+        raise Refused("The picture has too many pixels.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise Refused("The picture could not be read.") from None
     for frame in frames:
         _keep_pixels_only(frame)
