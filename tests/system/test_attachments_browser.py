@@ -50,6 +50,11 @@ PASTE = """([name, type, b64]) => {
 }"""
 
 
+# A link's bytes as the page's own cookie fetches them, in base64.
+FETCH_B64 = """(url) => fetch(url).then((r) => r.arrayBuffer())
+  .then((b) => btoa(String.fromCharCode(...new Uint8Array(b))))"""
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -94,9 +99,7 @@ def test_files_go_both_ways_by_button_drop_and_paste(browser, live, users):
     card = customer.locator("#message-list .file-card", has_text="label.pdf")
     card.wait_for(timeout=15000)
     assert card.get_attribute("download") == "label.pdf"
-    assert card.get_attribute("href").endswith(
-        "/attachments/" + card.get_attribute("href").split("/")[-1]
-    )
+    assert base64.b64decode(customer.evaluate(FETCH_B64, card.get_attribute("href"))) == PDF
     support.locator(".room-preview", has_text="📎 label.pdf").wait_for(timeout=15000)
 
     # Paste a picture into the customer's message box.
@@ -275,3 +278,57 @@ def test_an_upload_can_be_cancelled_and_a_stopped_one_retried(browser, live):
     customer.locator(
         "#message-list .message[data-id] .file-card", has_text="retry-me.txt"
     ).wait_for(timeout=15000)
+
+
+def test_the_paperclip_drop_and_paste_on_the_other_sides_and_in_a_note(browser, live, users):
+    """What the first test does on one side, here on the other: the customer clicks the
+    paperclip (the browser's file chooser) and drops a file; the agent pastes one into a
+    reply and drops one into a note. The card's link gives the file's own bytes; the
+    viewer goes back with the left arrow."""
+    live.register_and_login("sides@example.com", "Sid Sides")
+    agent = users.make("agent", name="Ana Agent")
+    customer = log_in(browser, live, "sides@example.com", "correct horse battery")
+
+    with customer.expect_file_chooser() as chooser:
+        customer.click("#attach")
+    chooser.value.set_files(files=[{"name": "lid.png", "mimeType": "image/png", "buffer": png()}])
+    customer.locator("#attachment-tray .chip.done").wait_for(timeout=15000)
+    customer.evaluate(DROP, ["#conversation", "receipt.pdf", "application/pdf", b64(PDF)])
+    customer.locator("#attachment-tray .chip.done").nth(1).wait_for(timeout=15000)
+    customer.fill("#composer-input", "lid and receipt")
+    customer.press("#composer-input", "Enter")
+    customer.locator("#message-list .message[data-id] .file-card").wait_for(timeout=15000)
+
+    support = log_in(browser, live, agent.email, agent.password)
+    open_room(support, "Sid Sides")
+    card = support.locator("#message-list .file-card", has_text="receipt.pdf")
+    card.wait_for(timeout=15000)
+    fetched = support.evaluate(FETCH_B64, card.get_attribute("href"))
+    assert base64.b64decode(fetched) == PDF, "the card's link gives the file itself"
+
+    support.evaluate(PASTE, ["", "image/png", b64(png(color=(20, 160, 60)))])
+    support.locator("#attachment-tray .chip.done").wait_for(timeout=15000)
+    support.press("#composer-input", "Enter")
+    customer.locator("#message-list .files img").nth(1).wait_for(timeout=15000)
+
+    support.click("#mode-note")
+    support.evaluate(DROP, ["#conversation", "stock.csv", "text/csv", b64(b"sku,left\nlid,0\n")])
+    support.locator("#attachment-tray .chip.done").wait_for(timeout=15000)
+    support.fill("#composer-input", "none left")
+    support.press("#composer-input", "Enter")
+    note = support.locator("#message-list .message.note[data-id] .file-card", has_text="stock.csv")
+    note.wait_for(timeout=15000)
+    support.click("#mode-reply")
+    support.fill("#composer-input", "checking the stock")
+    support.press("#composer-input", "Enter")
+    # Sent after the note: once the customer has it, the note would have come before.
+    customer.locator("#message-list .body", has_text="checking the stock").wait_for(timeout=15000)
+    assert customer.locator("#message-list .file-card", has_text="stock.csv").count() == 0
+
+    support.locator("#message-list .thumb").nth(1).click()
+    support.locator(".viewer-caption", has_text="(2 of 2)").wait_for()
+    support.keyboard.press("ArrowLeft")
+    support.locator(".viewer-caption", has_text="(1 of 2)").wait_for()
+    support.keyboard.press("Escape")
+    support.locator("dialog.viewer").wait_for(state="hidden")
+    assert customer.errors == [] and support.errors == []
