@@ -1,6 +1,7 @@
 """Uploads under load, and upload/download throughput (issue 21).
 
     .venv/bin/python bench/uploads.py [--modes eventlet gevent] [--s3 http://127.0.0.1:8333]
+                                      [--load-on-s3] [--rounds 10] [--limit-rate 10M]
 
 For each mode: one `python wsgi.py` on a fresh PostgreSQL database (bench_uploads), a
 customer whose socket asks `inbox_counts` every 20 ms (an unrelated socket's acks),
@@ -66,13 +67,32 @@ def upload(url: str, token: str, data: bytes, name: str) -> requests.Response:
     )
 
 
+def s3_bucket(endpoint: str) -> str:
+    """A new bucket on the S3 server at `endpoint` (any key pair: SeaweedFS's `weed mini`
+    checks none unless configured to)."""
+    import boto3
+
+    bucket = "bench-" + uuid.uuid4().hex[:8]
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret")
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return bucket
+
+
 def under_load(
-    mode: str, database_url: str, limit_rate: str | None = None, rounds: int = 5
+    mode: str,
+    database_url: str,
+    limit_rate: str | None = None,
+    rounds: int = 5,
+    s3: str | None = None,
 ) -> dict:
     folder = f"/tmp/bench-uploads-{uuid.uuid4().hex[:8]}"
-    server = LiveServer(
-        database_url, mode, ATTACHMENT_DIR=folder, CHAT_EVENT_RATE_LIMIT="100000/10"
-    ).start()
+    store = (
+        {"ATTACHMENT_STORE": f"s3://{s3_bucket(s3)}", "ATTACHMENT_S3_ENDPOINT": s3}
+        if s3
+        else {"ATTACHMENT_DIR": folder}
+    )
+    server = LiveServer(database_url, mode, CHAT_EVENT_RATE_LIMIT="100000/10", **store).start()
     try:
         watcher = server.register_and_login(f"watch-{mode}@example.com", "Watcher")
         sio = server.client(watcher["access_token"])
@@ -200,6 +220,9 @@ def main() -> None:
     parser.add_argument("--s3", default=None, help="an S3 endpoint for the throughput run")
     parser.add_argument("--rounds", type=int, default=5, help="files each uploader sends in turn")
     parser.add_argument("--limit-rate", default=None, help="each upload's speed (curl's, e.g. 2M)")
+    parser.add_argument(
+        "--load-on-s3", action="store_true", help="the uploads under load go to --s3, not a folder"
+    )
     args = parser.parse_args()
     url = fresh_database("bench_uploads")
     print(
@@ -208,7 +231,8 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for mode in args.modes:
-        r = under_load(mode, url, args.limit_rate, args.rounds)
+        load_s3 = args.s3 if args.load_on_s3 else None
+        r = under_load(mode, url, args.limit_rate, args.rounds, load_s3)
         print(
             f"| {r['mode']} | {r['uploads_s']:.2f} | {r['acks']} | {r['p50']:.1f} | "
             f"{r['p99']:.1f} | {r['max']:.1f} | {r['rss_growth_mb']:.1f} |"
@@ -218,14 +242,7 @@ def main() -> None:
     print("| --- | --- | --- |")
     rows = [throughput(url, "folder", ATTACHMENT_DIR=f"/tmp/bench-tp-{uuid.uuid4().hex[:8]}")]
     if args.s3:
-        import boto3
-
-        bucket = "bench-" + uuid.uuid4().hex[:8]
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench-secret")
-        boto3.client("s3", endpoint_url=args.s3, region_name="us-east-1").create_bucket(
-            Bucket=bucket
-        )
+        bucket = s3_bucket(args.s3)
         rows.append(
             throughput(
                 url,
