@@ -220,8 +220,12 @@ class Config:
         if self.ATTACHMENT_STORE and not self.ATTACHMENT_STORE.startswith("s3://"):
             raise ConfigError("ATTACHMENT_STORE must be empty (a folder) or s3://bucket[/prefix]")
         self.ATTACHMENT_DIR = env.get("ATTACHMENT_DIR") or str(INSTANCE_DIR / "attachments")
-        self.UPLOAD_SCRATCH_DIR = env.get("UPLOAD_SCRATCH_DIR") or os.path.join(
-            tempfile.gettempdir(), "chat-uploads"
+        # Beside a folder store (the same file system: a received file is renamed into
+        # the store, not copied); for S3, the system's temporary folder.
+        self.UPLOAD_SCRATCH_DIR = env.get("UPLOAD_SCRATCH_DIR") or (
+            os.path.join(tempfile.gettempdir(), "chat-uploads")
+            if self.ATTACHMENT_STORE
+            else self.ATTACHMENT_DIR.rstrip("/") + "-incoming"
         )
         self.ATTACHMENT_S3_ENDPOINT = env.get("ATTACHMENT_S3_ENDPOINT") or None
         self.ATTACHMENT_S3_REGION = env.get("ATTACHMENT_S3_REGION", "us-east-1")

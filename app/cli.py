@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import click
 from flask import Flask, current_app
@@ -54,20 +55,23 @@ def create_admin(email: str, name: str, password: str) -> None:
 
 @click.command("delete-customer")
 @with_appcontext
-@click.option("--email", help="An account of ours: the customer's login email.")
-@click.option("--site", "site_key", help="A widget customer: the site's key (with --external-id).")
-@click.option("--external-id", help="A widget customer: the business's own id for them.")
+@click.option("--email", help="A customer who signed up here: their login email.")
+@click.option("--site", "site_key", help="A customer from a site's widget: the site's key.")
+@click.option("--external-id", help="With --site: the business's own id for the customer.")
 @click.option("--yes", is_flag=True, help="Do not ask before deleting.")
 def delete_customer(
     email: str | None, site_key: str | None, external_id: str | None, yes: bool
 ) -> None:
     """Delete a customer for good (a request to be forgotten): their account, their
     conversation and every file in it, the team's replies included. Their sessions end
-    and their sockets close first. Team members are deactivated instead (Team dialog)."""
+    first, and every server process closes their sockets before anything is deleted.
+    Team members are deactivated instead, in the inbox's Team dialog."""
     from sqlalchemy import func, select
 
     from .models import ChatRoom, Message, Site, User
+    from .services.tokens import end_all_sessions
     from .services.users import delete_user
+    from .sockets.housekeeping import REVOKED_EVERY
 
     if bool(email) == bool(site_key or external_id) or bool(site_key) != bool(external_id):
         raise click.UsageError("Name the customer by --email, or by --site and --external-id.")
@@ -80,24 +84,30 @@ def delete_customer(
             .where(Site.key == site_key, User.external_id == external_id)
         )
     if user is None:
-        raise click.ClickException("No such customer.")
+        hint = " (a widget customer is named by --site and --external-id)" if email else ""
+        raise click.ClickException(f"No such customer{hint}.")
     if user.role != "customer":
         raise click.ClickException(
-            f"{user.email} is on the team ({user.role}): deactivate them in the Team dialog."
+            f"{user.email} is on the team ({user.role}): deactivate them in the inbox's Team "
+            "dialog instead."
         )
-    messages = db.session.scalar(
+    count = db.session.scalar(
         select(func.count(Message.id))
         .join(ChatRoom, ChatRoom.id == Message.room_id)
         .where(ChatRoom.customer_id == user.id)
     )
+    messages = {0: "no messages", 1: "1 message"}.get(count, f"{count} messages")
     who = f"{user.name} <{user.email}>" if user.email else user.name
     if not yes:
-        click.confirm(
-            f"Delete {who} (id {user.id}) and their conversation of {messages} messages?",
-            abort=True,
-        )
+        question = f"Delete {who} (id {user.id}) and their conversation ({messages})?"
+        click.confirm(question, abort=True)
     user_id = user.id
     db.session.rollback()  # nothing held while the deletion runs
+    # A server process without Redis hears of ended sessions by looking every
+    # REVOKED_EVERY seconds, and closes the sockets then: their rows must still be there.
+    end_all_sessions(user_id)
+    click.echo("Signed out everywhere; waiting for the servers to close their sockets…")
+    time.sleep(3 * REVOKED_EVERY)
     delete_user(user_id)
     click.echo(f"Deleted {who} (id {user_id}), their conversation and its files.")
 

@@ -1,7 +1,7 @@
 """Uploads under load, and upload/download throughput (issue 21).
 
     .venv/bin/python bench/uploads.py [--modes eventlet gevent] [--s3 http://127.0.0.1:8333]
-                                      [--load-on-s3] [--rounds 10] [--limit-rate 10M]
+                                      [--load-on-s3] [--photos] [--rounds 10] [--limit-rate 10M]
 
 For each mode: one `python wsgi.py` on a fresh PostgreSQL database (bench_uploads), a
 customer whose socket asks `inbox_counts` every 20 ms (an unrelated socket's acks),
@@ -50,6 +50,17 @@ def ten_mb_zip(seed: int) -> bytes:
     return out.getvalue()
 
 
+def ten_mb_photo(seed: int) -> bytes:
+    """A JPEG of about 10 MB (a 12-megapixel camera's size, noisy enough not to shrink):
+    the server decodes, re-encodes and thumbnails each."""
+    from PIL import Image
+
+    noise = Image.effect_noise((4000, 3000), 60 + seed).convert("RGB")
+    out = io.BytesIO()
+    noise.save(out, "JPEG", quality=97)
+    return out.getvalue()
+
+
 def rss_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -85,6 +96,7 @@ def under_load(
     limit_rate: str | None = None,
     rounds: int = 5,
     s3: str | None = None,
+    photos: bool = False,
 ) -> dict:
     folder = f"/tmp/bench-uploads-{uuid.uuid4().hex[:8]}"
     store = (
@@ -100,7 +112,7 @@ def under_load(
             server.register_and_login(f"up{n}-{mode}@example.com", f"Up {n}")["access_token"]
             for n in range(10)
         ]
-        bodies = [ten_mb_zip(n) for n in range(10)]
+        bodies = [ten_mb_photo(n) if photos else ten_mb_zip(n) for n in range(10)]
         for _ in range(20):  # warm: the event's path and the socket
             sio.call("inbox_counts", {}, namespace="/chat")
         pid = server.process.pid
@@ -139,7 +151,7 @@ def under_load(
             [
                 "curl -s -o /dev/null -w '%{http_code} '",
                 f"--limit-rate {limit_rate}" if limit_rate else "",
-                '-H "Authorization: Bearer $1" -F "file=@$2;filename=big.zip" $3',
+                '-H "Authorization: Bearer $1" -F "file=@$2;filename=$4" $3',
             ]
         )
         loop = f"for i in $(seq {rounds}); do {curl}; done"
@@ -156,6 +168,7 @@ def under_load(
                     uploaders[n],
                     paths[n],
                     server.url + "/api/attachments",
+                    "photo.jpg" if photos else "big.zip",
                 ],
                 stdout=subprocess.PIPE,
             )
@@ -221,6 +234,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="files each uploader sends in turn")
     parser.add_argument("--limit-rate", default=None, help="each upload's speed (curl's, e.g. 2M)")
     parser.add_argument(
+        "--photos", action="store_true", help="10 MB JPEGs under load (re-encoded), not ZIPs"
+    )
+    parser.add_argument(
         "--load-on-s3", action="store_true", help="the uploads under load go to --s3, not a folder"
     )
     args = parser.parse_args()
@@ -232,7 +248,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for mode in args.modes:
         load_s3 = args.s3 if args.load_on_s3 else None
-        r = under_load(mode, url, args.limit_rate, args.rounds, load_s3)
+        r = under_load(mode, url, args.limit_rate, args.rounds, load_s3, args.photos)
         print(
             f"| {r['mode']} | {r['uploads_s']:.2f} | {r['acks']} | {r['p50']:.1f} | "
             f"{r['p99']:.1f} | {r['max']:.1f} | {r['rss_growth_mb']:.1f} |"

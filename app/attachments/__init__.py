@@ -27,9 +27,9 @@ bp = Blueprint("attachments", __name__)
 MULTIPART_SLACK = 64 * 1024  # the form's own bytes around the file
 # Uploads take turns: one chunk of one upload is split and written, then the loop polls
 # every other socket before the next chunk of any upload. The chunk is the knob between
-# the other sockets' acks and upload speed: 128 KB keeps ten uploads at full loopback
-# speed under 20 ms of ack p99, at 70-85 MB/s of uploads a process (docs/BENCHMARKS.md,
-# "Uploads under load").
+# the other sockets' acks and upload speed: with 128 KB, ten uploads at full loopback
+# speed left another socket's ack p99 at 10-16 ms in eight runs of nine (21.8 ms once),
+# at about 70 MB/s of uploads a process (docs/BENCHMARKS.md, "Uploads under load").
 RECEIVE_CHUNK = 128 * 1024
 # After its chunk the holder waits for the loop's next turn. A zero sleep lets gevent run
 # greenlets again before it polls the other sockets (its docs say so of `sleep(0)`); any
@@ -133,7 +133,9 @@ class _FormFile:
             if isinstance(event, File) and event.name == "file":
                 part = os.path.join(self.folder, f"part-{len(self.files)}")
                 self.files.append((event.filename, part))
-                self.out = open(part, "wb")  # noqa: SIM115 (closed by close())
+                # Readable by this server alone, like every file in the store.
+                fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                self.out = open(fd, "wb")  # noqa: SIM115 (closed by close())
             elif isinstance(event, Data) and self.out is not None:
                 self.out.write(event.data)
         self.ended = isinstance(event, Epilogue)

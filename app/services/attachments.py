@@ -7,7 +7,7 @@
   (services/store.py); from then on, whoever may see the message may fetch them: for a
   note, the team alone.
 - `sweep`: uploads never sent are deleted after UNSENT_LIFETIME; a deleted customer's
-  files go with them (`forget_files_of`).
+  files go with them (services/users.py, `delete_user`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 
 from ..attachments.files import IMAGE_TYPES, Refused, clean_name, judge, reencode
 from ..attachments.storage import StoreUnavailable, new_key
@@ -309,19 +309,6 @@ def sweep_orphans(older_than: float) -> int:
     if batch:
         removed += settle(batch)
     return removed
-
-
-def files_of(user_id: int) -> tuple[list[int], list[str]]:
-    """The files that go when this user does, as ids and stored keys: what they
-    uploaded, and every file in their room's messages (the team's too)."""
-    rows = db.session.execute(
-        select(Attachment.id, Attachment.key, Attachment.thumbnail_key)
-        .outerjoin(Message, Message.id == Attachment.message_id)
-        .outerjoin(ChatRoom, ChatRoom.id == Message.room_id)
-        .where(or_(Attachment.uploader_id == user_id, ChatRoom.customer_id == user_id))
-    ).all()
-    keys = [key for row in rows for key in (row.key, row.thumbnail_key) if key is not None]
-    return [row.id for row in rows], keys
 
 
 def forget_keys(keys: list[str]) -> None:

@@ -63,19 +63,27 @@ def register_user(data: object, role: str = "customer") -> User:
 def delete_user(user_id: int) -> None:
     """Delete an account: every login session of it ends and its sockets close first
     (a socket keeps the identity it connected with, so it must not outlive the user)."""
-    from .attachments import files_of, forget_keys
+    from .attachments import forget_keys
     from .tokens import end_all_sessions
 
     end_all_sessions(user_id)
-    ids, keys = files_of(user_id)  # their files, and every file in their conversation
+    keys: list[str] = []
     with transaction() as session:
         user = session.get(User, user_id)
         if user is not None:
             # PostgreSQL's foreign keys would cascade; SQLite enforces none unless asked
             # (and asking would make its table-copying migrations delete rows), so each
-            # table's rows go by name, children first.
+            # table's rows go by name, children first. Their files, and every file in
+            # their conversation (the team's too), are found by the statement that
+            # deletes them: a file sent meanwhile is not left behind.
             rooms = select(ChatRoom.id).where(ChatRoom.customer_id == user_id)
-            session.execute(delete(Attachment).where(Attachment.id.in_(ids)))
+            in_rooms = select(Message.id).where(Message.room_id.in_(rooms))
+            files = session.execute(
+                delete(Attachment)
+                .where(or_(Attachment.uploader_id == user_id, Attachment.message_id.in_(in_rooms)))
+                .returning(Attachment.key, Attachment.thumbnail_key)
+            ).all()
+            keys = [key for row in files for key in row if key is not None]
             session.execute(delete(RoomEvent).where(RoomEvent.room_id.in_(rooms)))
             session.execute(
                 delete(Message).where(or_(Message.room_id.in_(rooms), Message.author_id == user_id))

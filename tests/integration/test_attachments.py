@@ -165,6 +165,7 @@ def test_no_comment_text_chunk_or_colour_profile_survives_re_encoding(files, cus
         assert "comment" not in again.info and "icc_profile" not in again.info
         assert "xmp" not in again.info and "XML:com.adobe.xmp" not in again.info
         assert again.size == (64, 48)
+        assert dict(again.getexif()) == {}, "no EXIF"
         if fmt == "animated GIF":
             assert again.n_frames == 3, "the frames are kept"
 
@@ -461,7 +462,7 @@ def test_a_customer_deleted_by_the_operator_takes_their_conversation_and_files(
     """`flask delete-customer` (a request to be forgotten): the account, the conversation
     and every file in it, the team's too, are gone; their token is dead. It asks first,
     and refuses a team member."""
-    from app.models import Attachment, ChatRoom, Message
+    from app.models import Attachment, ChatRoom, Message, RoomEvent
 
     mine = files.up(customer, picture(), "lid.png").json
     room_id = emit(connect(customer), "send_message", {"body": "", "attachments": [mine["id"]]})[
@@ -473,13 +474,23 @@ def test_a_customer_deleted_by_the_operator_takes_their_conversation_and_files(
         "send_message",
         {"room_id": room_id, "body": "", "attachments": [reply["id"]]},
     )
+    assert emit(connect(admin), "assign", {"room_id": room_id, "agent_id": admin.id})["ok"]
+    other = users.make("customer")  # their conversation stays
+    other_file = files.up(other, b"mine\n", "mine.txt").json
+    other_room = emit(
+        connect(other), "send_message", {"body": "hi", "attachments": [other_file["id"]]}
+    )["message"]["room_id"]
     keys = keys_in(app)
+    with app.app_context():
+        from app.extensions import db
+
+        assert room_id in db.session.scalars(select(RoomEvent.room_id)).all()
     token = users.token(customer)
     runner = app.test_cli_runner()
 
     kept = runner.invoke(args=["delete-customer", "--email", customer.email], input="n\n")
-    assert kept.exit_code == 1 and "conversation of 2 messages" in kept.output
-    assert count(app, Attachment) == 2 and files.get(admin, reply["url"]).status_code == 200
+    assert kept.exit_code == 1 and "their conversation (2 messages)" in kept.output
+    assert count(app, Attachment) == 3 and files.get(admin, reply["url"]).status_code == 200
     staff = runner.invoke(args=["delete-customer", "--email", admin.email, "--yes"])
     assert staff.exit_code == 1 and "deactivate them" in staff.output
     unknown = runner.invoke(args=["delete-customer", "--email", "nobody@example.com", "--yes"])
@@ -487,9 +498,17 @@ def test_a_customer_deleted_by_the_operator_takes_their_conversation_and_files(
 
     gone = runner.invoke(args=["delete-customer", "--email", customer.email, "--yes"])
     assert gone.exit_code == 0, gone.output
-    assert count(app, Attachment) == 0 and count(app, Message) == 0 and count(app, ChatRoom) == 0
+    assert count(app, Attachment) == 1 and count(app, Message) == 1 and count(app, ChatRoom) == 1
+    with app.app_context():
+        from app.extensions import db
+
+        left = db.session.scalars(select(RoomEvent.room_id)).all()
+    assert room_id not in left, "the conversation's events went with it"
     root = os.environ["ATTACHMENT_DIR"]
-    assert len(keys) == 3 and not any(os.path.exists(os.path.join(root, k[:2], k)) for k in keys)
+    gone = [k for k in keys if k not in keys_in(app)]
+    assert len(gone) == 3 and not any(os.path.exists(os.path.join(root, k[:2], k)) for k in gone)
+    assert files.get(other, other_file["url"]).data == b"mine\n"
+    assert emit(connect(other), "history", {"room_id": other_room})["messages"][0]["body"] == "hi"
     assert files.get(admin, reply["url"]).status_code == 404
     assert http.get("/api/me", headers=bearer(token)).status_code == 401, "their token is dead"
 
@@ -921,3 +940,13 @@ def test_a_download_while_the_store_is_down_is_503_and_works_again(app, files, c
         app.extensions["chat_attachment_store"] = working
     assert down.status_code == 503 and down.json["error"]["code"] == "storage_unavailable"
     assert files.get(customer, made["url"]).data == b"kept safe\n"
+
+
+def test_stored_files_are_readable_by_the_server_alone(app, files, customer):
+    """A file moved in from the scratch folder keeps the mode it was written with: the
+    server's own (0600), like a picture written by the store itself."""
+    files.up(customer, b"private\n", "a.txt")
+    files.up(customer, picture(), "b.png")
+    root = os.environ["ATTACHMENT_DIR"]
+    modes = {oct(os.stat(os.path.join(root, k[:2], k)).st_mode & 0o777) for k in keys_in(app)}
+    assert modes == {"0o600"}

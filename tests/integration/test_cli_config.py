@@ -96,6 +96,9 @@ def env(monkeypatch, tmp_path):
         "ASYNC_MODE",
         "HOST",
         "PORT",
+        "ATTACHMENT_STORE",
+        "ATTACHMENT_DIR",
+        "UPLOAD_SCRATCH_DIR",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path)
@@ -199,3 +202,18 @@ def test_seed_scale_fills_an_empty_database_with_consistent_rooms(app):
 def test_seed_scale_refuses_sqlite(app):
     result = run(app, "seed-scale", "--rooms", "2")
     assert result.exit_code != 0 and "needs PostgreSQL" in result.output
+
+
+def test_an_upload_waits_beside_a_folder_store_and_in_the_temporary_folder_for_s3(env, tmp_path):
+    """Beside the folder store, a received file is renamed into it, not copied."""
+    import tempfile
+
+    cfg = load_config()
+    assert cfg.ATTACHMENT_DIR == str(tmp_path / "attachments")
+    assert cfg.UPLOAD_SCRATCH_DIR == str(tmp_path / "attachments-incoming")
+    env.setenv("ATTACHMENT_DIR", "/srv/files/")
+    assert load_config().UPLOAD_SCRATCH_DIR == "/srv/files-incoming"
+    env.setenv("ATTACHMENT_STORE", "s3://bucket")
+    assert load_config().UPLOAD_SCRATCH_DIR == tempfile.gettempdir() + "/chat-uploads"
+    env.setenv("UPLOAD_SCRATCH_DIR", "/scratch")
+    assert load_config().UPLOAD_SCRATCH_DIR == "/scratch"

@@ -249,3 +249,47 @@ def test_a_streamed_body_is_refused_as_soon_as_it_passes_the_limit(database_url,
             assert not list((tmp_path / mode).rglob(".part-*"))
         finally:
             server.close()
+
+
+def test_a_customer_deleted_by_the_command_loses_the_socket_they_have_open(database_url, tmp_path):
+    """`flask delete-customer` is another process: without Redis it cannot reach the
+    server's sockets, so it ends the sessions and waits until every server has looked
+    (once a second) and closed theirs. The socket is gone before the rows are; the
+    token opens nothing after; nothing of the customer is left."""
+    import subprocess
+    import sys
+
+    import socketio
+
+    from tests.live import ROOT
+
+    server = LiveServer(database_url, "eventlet", ATTACHMENT_DIR=str(tmp_path / "files"))
+    server.start()
+    try:
+        token = server.register_and_login("forget@example.com", "Fay Forget")["access_token"]
+        sio = server.client(token)
+        assert sio.call("send_message", {"body": "please forget me"}, namespace="/chat")["ok"]
+        done = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "delete-customer"]
+            + ["--email", "forget@example.com", "--yes"],
+            cwd=ROOT,
+            env=server.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Deleted Fay Forget" in done.stdout
+        assert not sio.connected, "closed by the server before the rows went"
+        again = socketio.Client(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            again.connect(server.url, auth={"token": token}, namespaces=["/chat"], wait_timeout=5)
+        engine = create_engine(database_url)
+        with engine.connect() as db:
+            users = db.execute(
+                text("SELECT count(*) FROM users WHERE email = :e"), {"e": "forget@example.com"}
+            )
+            bodies = db.execute(text("SELECT count(*) FROM messages WHERE body LIKE '%forget me'"))
+            assert (users.scalar(), bodies.scalar()) == (0, 0)
+    finally:
+        server.close()
