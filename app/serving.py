@@ -133,10 +133,34 @@ def admitted(room_key: Hashable | None = None) -> Iterator[None]:
             turns.release(room_key)
 
 
+MALLOC_ARENAS = 2  # glibc's M_ARENA_MAX for the server process, unless MALLOC_ARENA_MAX is set
+
+
+def limit_malloc_arenas() -> bool:
+    """Give the pool threads two of glibc's allocator arenas to share instead of one
+    each: a picture's re-encoding takes a few hundred MB at its peak, and every one of
+    eventlet's 20 pool threads kept that much of its own (RSS +1.9 GB with ten photo
+    uploads; docs/BENCHMARKS.md, "Photos under load"). `mallopt(3)`, before the pool's
+    threads start; elsewhere than glibc, nothing. True once set."""
+    import ctypes
+    import ctypes.util
+    import os
+
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False  # glibc read the operator's own setting at start
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        return bool(libc and libc.mallopt(-8, MALLOC_ARENAS))  # -8: M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
 def serve(app: Flask, socketio: SocketIO) -> None:
     host, port = app.config["HOST"], app.config["PORT"]
     mode = socketio.server.eio.async_mode
     log = app.config["ENV_NAME"] == "development"
+    limit_malloc_arenas()
     from .jobs import start_in_process
 
     start_in_process(app)  # unless CHAT_JOBS_IN_PROCESS=0 (then `flask worker` runs them)

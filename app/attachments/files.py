@@ -16,8 +16,8 @@ Everything here is CPU work on whole files: callers run it off the event loop.
 from __future__ import annotations
 
 import codecs
-import io
 import os
+import tempfile
 import unicodedata
 
 import filetype
@@ -94,7 +94,10 @@ def reencode(path: str, content_type: str) -> tuple[bytes, bytes, str, int, int]
     for frame in frames:
         _keep_pixels_only(frame)
     fmt = IMAGE_TYPES[content_type]
-    out = io.BytesIO()
+    # A real file, not a BytesIO: Pillow then encodes straight to its descriptor and lets
+    # go of Python's lock meanwhile; into a BytesIO it encodes holding it, and a 12-megapixel
+    # JPEG held the event loop for about 270 ms (docs/BENCHMARKS.md, "Photos under load").
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
     if fmt == "JPEG":
         picture.convert("RGB").save(out, "JPEG", quality=88, optimize=True)
     elif animated:
@@ -103,10 +106,16 @@ def reencode(path: str, content_type: str) -> tuple[bytes, bytes, str, int, int]
         picture.save(out, fmt)  # no exif=, icc_profile=, pnginfo=, and `info` emptied above
     thumb = picture.copy()
     thumb.thumbnail(THUMBNAIL)
-    small = io.BytesIO()
+    small = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
     has_alpha = thumb.mode in ("RGBA", "LA", "P")
     thumb.convert("RGBA" if has_alpha else "RGB").save(small, "WEBP", quality=80)
-    return out.getvalue(), small.getvalue(), THUMBNAIL_TYPE, picture.width, picture.height
+    return _read_all(out), _read_all(small), THUMBNAIL_TYPE, picture.width, picture.height
+
+
+def _read_all(f) -> bytes:
+    with f:
+        f.seek(0)
+        return f.read()
 
 
 # What Pillow writes back from an image's `info` that is not pixels: comments (JPEG COM,
